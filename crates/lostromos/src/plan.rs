@@ -1,0 +1,580 @@
+//! The pure decision: from a CR, its release's state and the settings, one action.
+//! No I/O here, so every combination is a unit test.
+
+use serde_json::Value;
+
+use crate::cr::CrView;
+use crate::digest::{digest, DigestInputs};
+use crate::labels;
+use crate::naming::release_name;
+use crate::release::{ReleaseState, ReleaseStatus};
+use crate::values::{self, ValuesConfig, ValuesError};
+
+/// The settings a decision depends on.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PlanSettings {
+    /// Only CRs carrying this annotation are acted on.
+    pub filter_annotation: Option<String>,
+    pub release_prefix: Option<String>,
+    /// Where releases go; `None` means the CR's own namespace.
+    pub release_namespace: Option<String>,
+    pub values: ValuesConfig,
+    /// Digest of the chart's content.
+    pub chart_digest: String,
+    /// A pending release younger than this may still have a helm process working on
+    /// it (helm's timeout plus our grace period), so it is left alone.
+    pub pending_stuck_after_secs: i64,
+}
+
+/// Where a CR's release lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReleaseRef {
+    pub name: String,
+    pub namespace: String,
+}
+
+/// What one reconcile does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Nothing to do and nothing of ours on the CR (not managed, or deleted unmanaged).
+    Ignore,
+    /// Put the finalizer on before anything is installed.
+    AddFinalizer,
+    Install(Desired),
+    Upgrade(Desired),
+    /// The release is deployed with the current inputs.
+    Skip,
+    /// A release stuck in `pending-*` with no helm process on it.
+    Recover(Recovery),
+    /// Someone else may still be working on the release: look again later.
+    Wait { after_secs: u64, reason: String },
+    Uninstall,
+    ReleaseFinalizer,
+    /// Bad input: report it, run nothing.
+    Reject(Rejection),
+}
+
+/// What an install or upgrade must produce.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Desired {
+    pub values: Value,
+    pub digest: String,
+    /// The revision helm will create; stamped so a revision made by hand shows.
+    pub expected_revision: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recovery {
+    /// `pending-upgrade` / `pending-rollback`: back to the last good revision.
+    Rollback { to: u64 },
+    /// `pending-install` with nothing good before it: uninstall, install again next.
+    UninstallFirstInstall,
+}
+
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum Rejection {
+    #[error(transparent)]
+    Values(#[from] ValuesError),
+    #[error("release {release} in namespace {namespace} belongs to {owner}; fix: give one of the two CRs another name or set a --release-prefix")]
+    OwnedByOther { release: String, namespace: String, owner: String },
+    #[error("cluster-scoped {cr} needs a release namespace; fix: start lostromos with --release-namespace")]
+    NoReleaseNamespace { cr: String },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub release: Option<ReleaseRef>,
+    pub action: Action,
+}
+
+/// Where the release for `cr` lives, or why it has none.
+pub fn release_ref(settings: &PlanSettings, cr: &CrView) -> Result<ReleaseRef, Rejection> {
+    let namespace = settings
+        .release_namespace
+        .clone()
+        .or_else(|| cr.namespace.clone())
+        .ok_or_else(|| Rejection::NoReleaseNamespace { cr: cr.key() })?;
+    Ok(ReleaseRef { name: release_name(settings.release_prefix.as_deref(), &cr.name), namespace })
+}
+
+/// Whom a release says it belongs to.
+enum Ownership {
+    Absent,
+    Ours,
+    /// Not stamped by Lostrómos: adopted on upgrade, never uninstalled by us.
+    Unstamped,
+    Other(String),
+}
+
+fn ownership(cr: &CrView, release: Option<&ReleaseState>) -> Ownership {
+    let Some(rel) = release else { return Ownership::Absent };
+    let Some(name) = rel.label(labels::CR_NAME) else { return Ownership::Unstamped };
+    let namespace = rel.label(labels::CR_NAMESPACE);
+    if name == cr.name && namespace == cr.namespace.as_deref() {
+        Ownership::Ours
+    } else {
+        Ownership::Other(match namespace {
+            Some(ns) => format!("{ns}/{name}"),
+            None => name.to_owned(),
+        })
+    }
+}
+
+/// Decides what to do for one CR.
+pub fn plan(
+    settings: &PlanSettings,
+    cr: &CrView,
+    release: Option<&ReleaseState>,
+    now_unix: i64,
+) -> Plan {
+    let target = match release_ref(settings, cr) {
+        Ok(t) => t,
+        Err(rejection) => {
+            let action = if cr.has_finalizer(labels::FINALIZER) && (cr.deleting || !managed(settings, cr)) {
+                Action::ReleaseFinalizer
+            } else {
+                Action::Reject(rejection)
+            };
+            return Plan { release: None, action };
+        }
+    };
+    let action = decide(settings, cr, &target, release, now_unix);
+    Plan { release: Some(target), action }
+}
+
+fn managed(settings: &PlanSettings, cr: &CrView) -> bool {
+    settings.filter_annotation.as_ref().is_none_or(|key| cr.annotations.contains_key(key))
+}
+
+fn decide(
+    settings: &PlanSettings,
+    cr: &CrView,
+    target: &ReleaseRef,
+    release: Option<&ReleaseState>,
+    now_unix: i64,
+) -> Action {
+    let has_finalizer = cr.has_finalizer(labels::FINALIZER);
+    let owner = ownership(cr, release);
+
+    if cr.deleting || !managed(settings, cr) {
+        if !has_finalizer {
+            return Action::Ignore;
+        }
+        return match (owner, release) {
+            (Ownership::Ours, Some(rel)) => match wait_for_pending(settings, rel, now_unix) {
+                Some(wait) => wait,
+                None => Action::Uninstall,
+            },
+            // Not ours to remove: let the CR go.
+            _ => Action::ReleaseFinalizer,
+        };
+    }
+
+    if !has_finalizer {
+        return Action::AddFinalizer;
+    }
+    let values = match values::build(&settings.values, cr) {
+        Ok(v) => v,
+        Err(e) => return Action::Reject(e.into()),
+    };
+    if let Ownership::Other(owner) = owner {
+        return Action::Reject(Rejection::OwnedByOther {
+            release: target.name.clone(),
+            namespace: target.namespace.clone(),
+            owner,
+        });
+    }
+    let digest = digest(
+        &values,
+        &DigestInputs {
+            chart: &settings.chart_digest,
+            release_name: &target.name,
+            release_namespace: &target.namespace,
+        },
+    );
+
+    let Some(rel) = release else {
+        return Action::Install(Desired { values, digest, expected_revision: 1 });
+    };
+    let latest = &rel.latest;
+    let next = Desired { values, digest, expected_revision: latest.version + 1 };
+    match latest.status {
+        ReleaseStatus::Uninstalled => Action::Install(next),
+        ReleaseStatus::Uninstalling => Action::Wait {
+            after_secs: 5,
+            reason: format!("release {} is being uninstalled", target.name),
+        },
+        status if status.is_pending() => match wait_for_pending(settings, rel, now_unix) {
+            Some(wait) => wait,
+            None => Action::Recover(match rel.last_good {
+                Some(to) => Recovery::Rollback { to },
+                None => Recovery::UninstallFirstInstall,
+            }),
+        },
+        ReleaseStatus::Deployed
+            if rel.label(labels::DIGEST) == Some(next.digest.as_str())
+                && rel.label(labels::REVISION) == Some(latest.version.to_string().as_str()) =>
+        {
+            Action::Skip
+        }
+        // deployed with other inputs, changed by hand, failed, or unknown
+        _ => Action::Upgrade(next),
+    }
+}
+
+/// A pending release still inside the window where a helm process may own it.
+fn wait_for_pending(settings: &PlanSettings, rel: &ReleaseState, now_unix: i64) -> Option<Action> {
+    if !rel.latest.status.is_pending() {
+        return None;
+    }
+    let age = rel.latest.created_unix.map_or(i64::MAX, |c| now_unix.saturating_sub(c));
+    let left = settings.pending_stuck_after_secs.saturating_sub(age);
+    (left > 0).then(|| Action::Wait {
+        after_secs: u64::try_from(left).unwrap_or(1),
+        reason: format!(
+            "release is {} since {age}s; recovering it once it is older than {}s",
+            rel.latest.status.as_str(),
+            settings.pending_stuck_after_secs
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::release::Revision;
+    use crate::values::Layout;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+
+    const NOW: i64 = 10_000;
+
+    fn settings() -> PlanSettings {
+        PlanSettings {
+            chart_digest: "chart".into(),
+            pending_stuck_after_secs: 600,
+            ..Default::default()
+        }
+    }
+
+    fn cr() -> CrView {
+        CrView {
+            name: "nemo".into(),
+            namespace: Some("fish".into()),
+            uid: "u1".into(),
+            finalizers: vec![labels::FINALIZER.into()],
+            spec: Some(json!({"color": "orange"})),
+            ..Default::default()
+        }
+    }
+
+    fn current_digest(s: &PlanSettings, c: &CrView) -> String {
+        let values = values::build(&s.values, c).unwrap();
+        let t = release_ref(s, c).unwrap();
+        digest(
+            &values,
+            &DigestInputs { chart: &s.chart_digest, release_name: &t.name, release_namespace: &t.namespace },
+        )
+    }
+
+    fn rel(status: ReleaseStatus, version: u64, digest: &str, stamped_rev: u64) -> ReleaseState {
+        let labels: BTreeMap<String, String> = [
+            (labels::DIGEST, digest.to_owned()),
+            (labels::REVISION, stamped_rev.to_string()),
+            (labels::CR_NAME, "nemo".to_owned()),
+            (labels::CR_NAMESPACE, "fish".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        ReleaseState {
+            latest: Revision { version, status, labels, created_unix: Some(NOW - 5) },
+            last_good: None,
+        }
+    }
+
+    fn act(s: &PlanSettings, c: &CrView, r: Option<&ReleaseState>) -> Action {
+        plan(s, c, r, NOW).action
+    }
+
+    #[test]
+    fn new_cr_gets_a_finalizer_first() {
+        let mut c = cr();
+        c.finalizers.clear();
+        assert_eq!(act(&settings(), &c, None), Action::AddFinalizer);
+    }
+
+    #[test]
+    fn new_cr_with_finalizer_installs_revision_1() {
+        let p = plan(&settings(), &cr(), None, NOW);
+        assert_eq!(p.release, Some(ReleaseRef { name: "nemo".into(), namespace: "fish".into() }));
+        match p.action {
+            Action::Install(d) => {
+                assert_eq!(d.values, json!({"color": "orange"}));
+                assert_eq!(d.expected_revision, 1);
+                assert_eq!(d.digest, current_digest(&settings(), &cr()));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn deployed_with_current_digest_skips() {
+        let s = settings();
+        let r = rel(ReleaseStatus::Deployed, 3, &current_digest(&s, &cr()), 3);
+        assert_eq!(act(&s, &cr(), Some(&r)), Action::Skip);
+    }
+
+    #[test]
+    fn changed_spec_upgrades_to_next_revision() {
+        let s = settings();
+        let r = rel(ReleaseStatus::Deployed, 3, "old", 3);
+        match act(&s, &cr(), Some(&r)) {
+            Action::Upgrade(d) => assert_eq!(d.expected_revision, 4),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn changed_chart_upgrades() {
+        let s = settings();
+        let r = rel(ReleaseStatus::Deployed, 1, &current_digest(&s, &cr()), 1);
+        let s2 = PlanSettings { chart_digest: "chart-v2".into(), ..settings() };
+        assert!(matches!(act(&s2, &cr(), Some(&r)), Action::Upgrade(_)));
+    }
+
+    #[test]
+    fn revision_made_by_hand_is_put_back() {
+        // helm copies labels into a manual upgrade or rollback: the stamp is stale
+        let s = settings();
+        let r = rel(ReleaseStatus::Deployed, 4, &current_digest(&s, &cr()), 3);
+        assert!(matches!(act(&s, &cr(), Some(&r)), Action::Upgrade(d) if d.expected_revision == 5));
+    }
+
+    #[test]
+    fn failed_release_is_retried_by_upgrade() {
+        let s = settings();
+        let r = rel(ReleaseStatus::Failed, 2, &current_digest(&s, &cr()), 2);
+        assert!(matches!(act(&s, &cr(), Some(&r)), Action::Upgrade(_)));
+        let r = rel(ReleaseStatus::Unknown, 2, "x", 2);
+        assert!(matches!(act(&s, &cr(), Some(&r)), Action::Upgrade(_)));
+        let r = rel(ReleaseStatus::Superseded, 2, "x", 2);
+        assert!(matches!(act(&s, &cr(), Some(&r)), Action::Upgrade(_)));
+    }
+
+    #[test]
+    fn uninstalled_release_with_history_is_installed_again() {
+        let r = rel(ReleaseStatus::Uninstalled, 2, "x", 2);
+        assert!(matches!(act(&settings(), &cr(), Some(&r)), Action::Install(d) if d.expected_revision == 3));
+    }
+
+    #[test]
+    fn uninstalling_release_waits() {
+        let r = rel(ReleaseStatus::Uninstalling, 2, "x", 2);
+        assert!(matches!(act(&settings(), &cr(), Some(&r)), Action::Wait { .. }));
+    }
+
+    #[test]
+    fn fresh_pending_release_waits_for_its_helm() {
+        for status in [ReleaseStatus::PendingInstall, ReleaseStatus::PendingUpgrade, ReleaseStatus::PendingRollback] {
+            let r = rel(status, 2, "x", 2);
+            match act(&settings(), &cr(), Some(&r)) {
+                Action::Wait { after_secs, .. } => assert_eq!(after_secs, 595),
+                other => panic!("{status:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn stuck_pending_upgrade_rolls_back_to_last_good() {
+        for status in [ReleaseStatus::PendingUpgrade, ReleaseStatus::PendingRollback] {
+            let mut r = rel(status, 5, "x", 5);
+            r.latest.created_unix = Some(NOW - 601);
+            r.last_good = Some(4);
+            assert_eq!(act(&settings(), &cr(), Some(&r)), Action::Recover(Recovery::Rollback { to: 4 }));
+        }
+    }
+
+    #[test]
+    fn stuck_pending_without_any_good_revision_is_uninstalled() {
+        let mut r = rel(ReleaseStatus::PendingInstall, 1, "x", 1);
+        r.latest.created_unix = Some(NOW - 601);
+        assert_eq!(act(&settings(), &cr(), Some(&r)), Action::Recover(Recovery::UninstallFirstInstall));
+        // pending-upgrade with no good revision left (all pruned or failed)
+        let mut r = rel(ReleaseStatus::PendingUpgrade, 3, "x", 3);
+        r.latest.created_unix = None;
+        assert_eq!(act(&settings(), &cr(), Some(&r)), Action::Recover(Recovery::UninstallFirstInstall));
+    }
+
+    #[test]
+    fn pending_install_after_uninstalled_history_rolls_back() {
+        let mut r = rel(ReleaseStatus::PendingInstall, 3, "x", 3);
+        r.latest.created_unix = Some(NOW - 601);
+        r.last_good = Some(2);
+        assert_eq!(act(&settings(), &cr(), Some(&r)), Action::Recover(Recovery::Rollback { to: 2 }));
+    }
+
+    #[test]
+    fn deleted_cr_uninstalls_its_release() {
+        let mut c = cr();
+        c.deleting = true;
+        let r = rel(ReleaseStatus::Deployed, 1, "x", 1);
+        assert_eq!(act(&settings(), &c, Some(&r)), Action::Uninstall);
+        let r = rel(ReleaseStatus::Failed, 1, "x", 1);
+        assert_eq!(act(&settings(), &c, Some(&r)), Action::Uninstall);
+    }
+
+    #[test]
+    fn deleted_cr_whose_release_is_gone_releases_the_finalizer() {
+        let mut c = cr();
+        c.deleting = true;
+        assert_eq!(act(&settings(), &c, None), Action::ReleaseFinalizer);
+    }
+
+    #[test]
+    fn deleted_cr_without_finalizer_is_ignored() {
+        let mut c = cr();
+        c.deleting = true;
+        c.finalizers.clear();
+        assert_eq!(act(&settings(), &c, None), Action::Ignore);
+    }
+
+    #[test]
+    fn deleted_cr_with_a_stuck_pending_release_uninstalls_it() {
+        let mut c = cr();
+        c.deleting = true;
+        let mut r = rel(ReleaseStatus::PendingUpgrade, 2, "x", 2);
+        assert!(matches!(act(&settings(), &c, Some(&r)), Action::Wait { .. }));
+        r.latest.created_unix = Some(NOW - 1000);
+        assert_eq!(act(&settings(), &c, Some(&r)), Action::Uninstall);
+    }
+
+    #[test]
+    fn deleted_cr_never_uninstalls_someone_elses_release() {
+        let mut c = cr();
+        c.deleting = true;
+        let mut r = rel(ReleaseStatus::Deployed, 1, "x", 1);
+        r.latest.labels.insert(labels::CR_NAMESPACE.into(), "other".into());
+        assert_eq!(act(&settings(), &c, Some(&r)), Action::ReleaseFinalizer);
+        r.latest.labels.clear();
+        assert_eq!(act(&settings(), &c, Some(&r)), Action::ReleaseFinalizer);
+    }
+
+    #[test]
+    fn release_of_another_cr_is_a_conflict() {
+        let mut r = rel(ReleaseStatus::Deployed, 1, "x", 1);
+        r.latest.labels.insert(labels::CR_NAMESPACE.into(), "other".into());
+        match act(&settings(), &cr(), Some(&r)) {
+            Action::Reject(Rejection::OwnedByOther { owner, .. }) => assert_eq!(owner, "other/nemo"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unstamped_release_is_adopted_by_upgrade() {
+        let mut r = rel(ReleaseStatus::Deployed, 1, "x", 1);
+        r.latest.labels.clear();
+        assert!(matches!(act(&settings(), &cr(), Some(&r)), Action::Upgrade(_)));
+    }
+
+    #[test]
+    fn spec_that_is_not_an_object_is_rejected() {
+        let mut c = cr();
+        c.spec = Some(json!(42));
+        assert!(matches!(act(&settings(), &c, None), Action::Reject(Rejection::Values(_))));
+        // but deleting it still works
+        c.deleting = true;
+        assert_eq!(act(&settings(), &c, None), Action::ReleaseFinalizer);
+    }
+
+    fn filtered() -> PlanSettings {
+        PlanSettings { filter_annotation: Some("lostromos.dev/managed".into()), ..settings() }
+    }
+
+    #[test]
+    fn filter_annotation_added_installs() {
+        let mut c = cr();
+        c.finalizers.clear();
+        c.annotations.insert("lostromos.dev/managed".into(), "yes".into());
+        assert_eq!(act(&filtered(), &c, None), Action::AddFinalizer);
+        c.finalizers.push(labels::FINALIZER.into());
+        assert!(matches!(act(&filtered(), &c, None), Action::Install(_)));
+    }
+
+    #[test]
+    fn filter_annotation_removed_uninstalls() {
+        let c = cr(); // has our finalizer, no annotation
+        let r = rel(ReleaseStatus::Deployed, 1, "x", 1);
+        assert_eq!(act(&filtered(), &c, Some(&r)), Action::Uninstall);
+        assert_eq!(act(&filtered(), &c, None), Action::ReleaseFinalizer);
+    }
+
+    #[test]
+    fn filter_annotation_kept_upgrades() {
+        let mut c = cr();
+        c.annotations.insert("lostromos.dev/managed".into(), "yes".into());
+        let r = rel(ReleaseStatus::Deployed, 1, "x", 1);
+        assert!(matches!(act(&filtered(), &c, Some(&r)), Action::Upgrade(_)));
+    }
+
+    #[test]
+    fn filter_annotation_absent_does_nothing() {
+        let mut c = cr();
+        c.finalizers.clear();
+        assert_eq!(act(&filtered(), &c, None), Action::Ignore);
+        // not even to a release of the same name that is not ours
+        let r = rel(ReleaseStatus::Deployed, 1, "x", 1);
+        assert_eq!(act(&filtered(), &c, Some(&r)), Action::Ignore);
+    }
+
+    #[test]
+    fn release_prefix_and_namespace_apply() {
+        let s = PlanSettings {
+            release_prefix: Some("lostromos".into()),
+            release_namespace: Some("releases".into()),
+            ..settings()
+        };
+        let p = plan(&s, &cr(), None, NOW);
+        assert_eq!(
+            p.release,
+            Some(ReleaseRef { name: "lostromos-nemo".into(), namespace: "releases".into() })
+        );
+    }
+
+    #[test]
+    fn cluster_scoped_cr_needs_a_release_namespace() {
+        let mut c = cr();
+        c.namespace = None;
+        assert!(matches!(
+            act(&settings(), &c, None),
+            Action::Reject(Rejection::NoReleaseNamespace { .. })
+        ));
+        c.deleting = true;
+        assert_eq!(act(&settings(), &c, None), Action::ReleaseFinalizer);
+        let s = PlanSettings { release_namespace: Some("rel".into()), ..settings() };
+        let mut c = cr();
+        c.namespace = None;
+        assert!(matches!(act(&s, &c, None), Action::Install(_)));
+    }
+
+    #[test]
+    fn cluster_scoped_ownership_uses_name_only() {
+        let s = PlanSettings { release_namespace: Some("rel".into()), ..settings() };
+        let mut c = cr();
+        c.namespace = None;
+        let mut r = rel(ReleaseStatus::Deployed, 1, "x", 1);
+        r.latest.labels.remove(labels::CR_NAMESPACE);
+        assert!(matches!(act(&s, &c, Some(&r)), Action::Upgrade(_)));
+    }
+
+    #[test]
+    fn layout_is_part_of_the_digest() {
+        let s = settings();
+        let r = rel(ReleaseStatus::Deployed, 1, &current_digest(&s, &cr()), 1);
+        let s2 = PlanSettings {
+            values: ValuesConfig { layout: Layout::Resource, ..Default::default() },
+            ..settings()
+        };
+        assert!(matches!(act(&s2, &cr(), Some(&r)), Action::Upgrade(_)));
+    }
+}
