@@ -23,7 +23,12 @@ pub struct DigestInputs<'a> {
 /// A stable digest: independent of map key order, changed by any value or input.
 pub fn digest(values: &Value, inputs: &DigestInputs<'_>) -> String {
     let mut h = Sha256::new();
-    for part in [SCHEME, inputs.chart, inputs.release_name, inputs.release_namespace] {
+    for part in [
+        SCHEME,
+        inputs.chart,
+        inputs.release_name,
+        inputs.release_namespace,
+    ] {
         h.update(part.as_bytes());
         h.update([0]);
     }
@@ -69,8 +74,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const IN: DigestInputs<'static> =
-        DigestInputs { chart: "c1", release_name: "r", release_namespace: "ns" };
+    const IN: DigestInputs<'static> = DigestInputs {
+        chart: "c1",
+        release_name: "r",
+        release_namespace: "ns",
+    };
 
     #[test]
     fn key_order_does_not_matter() {
@@ -87,8 +95,26 @@ mod tests {
         assert_ne!(base, digest(&json!({"a": 2}), &IN));
         assert_ne!(base, digest(&json!({"a": "1"}), &IN));
         assert_ne!(base, digest(&v, &DigestInputs { chart: "c2", ..IN }));
-        assert_ne!(base, digest(&v, &DigestInputs { release_name: "r2", ..IN }));
-        assert_ne!(base, digest(&v, &DigestInputs { release_namespace: "n2", ..IN }));
+        assert_ne!(
+            base,
+            digest(
+                &v,
+                &DigestInputs {
+                    release_name: "r2",
+                    ..IN
+                }
+            )
+        );
+        assert_ne!(
+            base,
+            digest(
+                &v,
+                &DigestInputs {
+                    release_namespace: "n2",
+                    ..IN
+                }
+            )
+        );
     }
 
     #[test]
@@ -98,8 +124,16 @@ mod tests {
 
     #[test]
     fn field_boundaries_are_unambiguous() {
-        let a = DigestInputs { chart: "ab", release_name: "c", release_namespace: "d" };
-        let b = DigestInputs { chart: "a", release_name: "bc", release_namespace: "d" };
+        let a = DigestInputs {
+            chart: "ab",
+            release_name: "c",
+            release_namespace: "d",
+        };
+        let b = DigestInputs {
+            chart: "a",
+            release_name: "bc",
+            release_namespace: "d",
+        };
         assert_ne!(digest(&json!({}), &a), digest(&json!({}), &b));
     }
 

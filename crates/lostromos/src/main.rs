@@ -1,1 +1,36 @@
-fn main() {}
+//! The `lostromos` binary: parse, set up logging, hand over to `app`.
+
+mod app;
+
+use clap::Parser;
+use lostromos::cli::{Cli, Command};
+use lostromos::settings::{self, Purpose};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(options) => match settings::load(*options, Purpose::Run) {
+            Ok(s) => {
+                app::init_logging(&s);
+                app::run(s).await
+            }
+            Err(e) => Err(e.into()),
+        },
+        Command::Render { cr, options } => match settings::load(*options, Purpose::Render) {
+            Ok(s) => {
+                app::init_logging(&s);
+                app::render(s, &cr).await
+            }
+            Err(e) => Err(e.into()),
+        },
+        Command::Version { helm_binary } => app::version(helm_binary).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lostromos: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -47,7 +47,10 @@ pub enum Action {
     /// A release stuck in `pending-*` with no helm process on it.
     Recover(Recovery),
     /// Someone else may still be working on the release: look again later.
-    Wait { after_secs: u64, reason: String },
+    Wait {
+        after_secs: u64,
+        reason: String,
+    },
     Uninstall,
     ReleaseFinalizer,
     /// Bad input: report it, run nothing.
@@ -76,7 +79,11 @@ pub enum Rejection {
     #[error(transparent)]
     Values(#[from] ValuesError),
     #[error("release {release} in namespace {namespace} belongs to {owner}; fix: give one of the two CRs another name or set a --release-prefix")]
-    OwnedByOther { release: String, namespace: String, owner: String },
+    OwnedByOther {
+        release: String,
+        namespace: String,
+        owner: String,
+    },
     #[error("cluster-scoped {cr} needs a release namespace; fix: start lostromos with --release-namespace")]
     NoReleaseNamespace { cr: String },
 }
@@ -94,7 +101,10 @@ pub fn release_ref(settings: &PlanSettings, cr: &CrView) -> Result<ReleaseRef, R
         .clone()
         .or_else(|| cr.namespace.clone())
         .ok_or_else(|| Rejection::NoReleaseNamespace { cr: cr.key() })?;
-    Ok(ReleaseRef { name: release_name(settings.release_prefix.as_deref(), &cr.name), namespace })
+    Ok(ReleaseRef {
+        name: release_name(settings.release_prefix.as_deref(), &cr.name),
+        namespace,
+    })
 }
 
 /// Whom a release says it belongs to.
@@ -107,8 +117,12 @@ enum Ownership {
 }
 
 fn ownership(cr: &CrView, release: Option<&ReleaseState>) -> Ownership {
-    let Some(rel) = release else { return Ownership::Absent };
-    let Some(name) = rel.label(labels::CR_NAME) else { return Ownership::Unstamped };
+    let Some(rel) = release else {
+        return Ownership::Absent;
+    };
+    let Some(name) = rel.label(labels::CR_NAME) else {
+        return Ownership::Unstamped;
+    };
     let namespace = rel.label(labels::CR_NAMESPACE);
     if name == cr.name && namespace == cr.namespace.as_deref() {
         Ownership::Ours
@@ -130,20 +144,30 @@ pub fn plan(
     let target = match release_ref(settings, cr) {
         Ok(t) => t,
         Err(rejection) => {
-            let action = if cr.has_finalizer(labels::FINALIZER) && (cr.deleting || !managed(settings, cr)) {
-                Action::ReleaseFinalizer
-            } else {
-                Action::Reject(rejection)
+            let action =
+                if cr.has_finalizer(labels::FINALIZER) && (cr.deleting || !managed(settings, cr)) {
+                    Action::ReleaseFinalizer
+                } else {
+                    Action::Reject(rejection)
+                };
+            return Plan {
+                release: None,
+                action,
             };
-            return Plan { release: None, action };
         }
     };
     let action = decide(settings, cr, &target, release, now_unix);
-    Plan { release: Some(target), action }
+    Plan {
+        release: Some(target),
+        action,
+    }
 }
 
 fn managed(settings: &PlanSettings, cr: &CrView) -> bool {
-    settings.filter_annotation.as_ref().is_none_or(|key| cr.annotations.contains_key(key))
+    settings
+        .filter_annotation
+        .as_ref()
+        .is_none_or(|key| cr.annotations.contains_key(key))
 }
 
 fn decide(
@@ -194,10 +218,18 @@ fn decide(
     );
 
     let Some(rel) = release else {
-        return Action::Install(Desired { values, digest, expected_revision: 1 });
+        return Action::Install(Desired {
+            values,
+            digest,
+            expected_revision: 1,
+        });
     };
     let latest = &rel.latest;
-    let next = Desired { values, digest, expected_revision: latest.version + 1 };
+    let next = Desired {
+        values,
+        digest,
+        expected_revision: latest.version + 1,
+    };
     match latest.status {
         ReleaseStatus::Uninstalled => Action::Install(next),
         ReleaseStatus::Uninstalling => Action::Wait {
@@ -227,7 +259,10 @@ fn wait_for_pending(settings: &PlanSettings, rel: &ReleaseState, now_unix: i64) 
     if !rel.latest.status.is_pending() {
         return None;
     }
-    let age = rel.latest.created_unix.map_or(i64::MAX, |c| now_unix.saturating_sub(c));
+    let age = rel
+        .latest
+        .created_unix
+        .map_or(i64::MAX, |c| now_unix.saturating_sub(c));
     let left = settings.pending_stuck_after_secs.saturating_sub(age);
     (left > 0).then(|| Action::Wait {
         after_secs: u64::try_from(left).unwrap_or(1),
@@ -273,7 +308,11 @@ mod tests {
         let t = release_ref(s, c).unwrap();
         digest(
             &values,
-            &DigestInputs { chart: &s.chart_digest, release_name: &t.name, release_namespace: &t.namespace },
+            &DigestInputs {
+                chart: &s.chart_digest,
+                release_name: &t.name,
+                release_namespace: &t.namespace,
+            },
         )
     }
 
@@ -288,7 +327,12 @@ mod tests {
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
         ReleaseState {
-            latest: Revision { version, status, labels, created_unix: Some(NOW - 5) },
+            latest: Revision {
+                version,
+                status,
+                labels,
+                created_unix: Some(NOW - 5),
+            },
             last_good: None,
         }
     }
@@ -307,7 +351,13 @@ mod tests {
     #[test]
     fn new_cr_with_finalizer_installs_revision_1() {
         let p = plan(&settings(), &cr(), None, NOW);
-        assert_eq!(p.release, Some(ReleaseRef { name: "nemo".into(), namespace: "fish".into() }));
+        assert_eq!(
+            p.release,
+            Some(ReleaseRef {
+                name: "nemo".into(),
+                namespace: "fish".into()
+            })
+        );
         match p.action {
             Action::Install(d) => {
                 assert_eq!(d.values, json!({"color": "orange"}));
@@ -339,7 +389,10 @@ mod tests {
     fn changed_chart_upgrades() {
         let s = settings();
         let r = rel(ReleaseStatus::Deployed, 1, &current_digest(&s, &cr()), 1);
-        let s2 = PlanSettings { chart_digest: "chart-v2".into(), ..settings() };
+        let s2 = PlanSettings {
+            chart_digest: "chart-v2".into(),
+            ..settings()
+        };
         assert!(matches!(act(&s2, &cr(), Some(&r)), Action::Upgrade(_)));
     }
 
@@ -365,18 +418,27 @@ mod tests {
     #[test]
     fn uninstalled_release_with_history_is_installed_again() {
         let r = rel(ReleaseStatus::Uninstalled, 2, "x", 2);
-        assert!(matches!(act(&settings(), &cr(), Some(&r)), Action::Install(d) if d.expected_revision == 3));
+        assert!(
+            matches!(act(&settings(), &cr(), Some(&r)), Action::Install(d) if d.expected_revision == 3)
+        );
     }
 
     #[test]
     fn uninstalling_release_waits() {
         let r = rel(ReleaseStatus::Uninstalling, 2, "x", 2);
-        assert!(matches!(act(&settings(), &cr(), Some(&r)), Action::Wait { .. }));
+        assert!(matches!(
+            act(&settings(), &cr(), Some(&r)),
+            Action::Wait { .. }
+        ));
     }
 
     #[test]
     fn fresh_pending_release_waits_for_its_helm() {
-        for status in [ReleaseStatus::PendingInstall, ReleaseStatus::PendingUpgrade, ReleaseStatus::PendingRollback] {
+        for status in [
+            ReleaseStatus::PendingInstall,
+            ReleaseStatus::PendingUpgrade,
+            ReleaseStatus::PendingRollback,
+        ] {
             let r = rel(status, 2, "x", 2);
             match act(&settings(), &cr(), Some(&r)) {
                 Action::Wait { after_secs, .. } => assert_eq!(after_secs, 595),
@@ -387,11 +449,17 @@ mod tests {
 
     #[test]
     fn stuck_pending_upgrade_rolls_back_to_last_good() {
-        for status in [ReleaseStatus::PendingUpgrade, ReleaseStatus::PendingRollback] {
+        for status in [
+            ReleaseStatus::PendingUpgrade,
+            ReleaseStatus::PendingRollback,
+        ] {
             let mut r = rel(status, 5, "x", 5);
             r.latest.created_unix = Some(NOW - 601);
             r.last_good = Some(4);
-            assert_eq!(act(&settings(), &cr(), Some(&r)), Action::Recover(Recovery::Rollback { to: 4 }));
+            assert_eq!(
+                act(&settings(), &cr(), Some(&r)),
+                Action::Recover(Recovery::Rollback { to: 4 })
+            );
         }
     }
 
@@ -399,11 +467,17 @@ mod tests {
     fn stuck_pending_without_any_good_revision_is_uninstalled() {
         let mut r = rel(ReleaseStatus::PendingInstall, 1, "x", 1);
         r.latest.created_unix = Some(NOW - 601);
-        assert_eq!(act(&settings(), &cr(), Some(&r)), Action::Recover(Recovery::UninstallFirstInstall));
+        assert_eq!(
+            act(&settings(), &cr(), Some(&r)),
+            Action::Recover(Recovery::UninstallFirstInstall)
+        );
         // pending-upgrade with no good revision left (all pruned or failed)
         let mut r = rel(ReleaseStatus::PendingUpgrade, 3, "x", 3);
         r.latest.created_unix = None;
-        assert_eq!(act(&settings(), &cr(), Some(&r)), Action::Recover(Recovery::UninstallFirstInstall));
+        assert_eq!(
+            act(&settings(), &cr(), Some(&r)),
+            Action::Recover(Recovery::UninstallFirstInstall)
+        );
     }
 
     #[test]
@@ -411,7 +485,10 @@ mod tests {
         let mut r = rel(ReleaseStatus::PendingInstall, 3, "x", 3);
         r.latest.created_unix = Some(NOW - 601);
         r.last_good = Some(2);
-        assert_eq!(act(&settings(), &cr(), Some(&r)), Action::Recover(Recovery::Rollback { to: 2 }));
+        assert_eq!(
+            act(&settings(), &cr(), Some(&r)),
+            Action::Recover(Recovery::Rollback { to: 2 })
+        );
     }
 
     #[test]
@@ -444,7 +521,10 @@ mod tests {
         let mut c = cr();
         c.deleting = true;
         let mut r = rel(ReleaseStatus::PendingUpgrade, 2, "x", 2);
-        assert!(matches!(act(&settings(), &c, Some(&r)), Action::Wait { .. }));
+        assert!(matches!(
+            act(&settings(), &c, Some(&r)),
+            Action::Wait { .. }
+        ));
         r.latest.created_unix = Some(NOW - 1000);
         assert_eq!(act(&settings(), &c, Some(&r)), Action::Uninstall);
     }
@@ -454,7 +534,9 @@ mod tests {
         let mut c = cr();
         c.deleting = true;
         let mut r = rel(ReleaseStatus::Deployed, 1, "x", 1);
-        r.latest.labels.insert(labels::CR_NAMESPACE.into(), "other".into());
+        r.latest
+            .labels
+            .insert(labels::CR_NAMESPACE.into(), "other".into());
         assert_eq!(act(&settings(), &c, Some(&r)), Action::ReleaseFinalizer);
         r.latest.labels.clear();
         assert_eq!(act(&settings(), &c, Some(&r)), Action::ReleaseFinalizer);
@@ -463,9 +545,13 @@ mod tests {
     #[test]
     fn release_of_another_cr_is_a_conflict() {
         let mut r = rel(ReleaseStatus::Deployed, 1, "x", 1);
-        r.latest.labels.insert(labels::CR_NAMESPACE.into(), "other".into());
+        r.latest
+            .labels
+            .insert(labels::CR_NAMESPACE.into(), "other".into());
         match act(&settings(), &cr(), Some(&r)) {
-            Action::Reject(Rejection::OwnedByOther { owner, .. }) => assert_eq!(owner, "other/nemo"),
+            Action::Reject(Rejection::OwnedByOther { owner, .. }) => {
+                assert_eq!(owner, "other/nemo")
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -474,28 +560,38 @@ mod tests {
     fn unstamped_release_is_adopted_by_upgrade() {
         let mut r = rel(ReleaseStatus::Deployed, 1, "x", 1);
         r.latest.labels.clear();
-        assert!(matches!(act(&settings(), &cr(), Some(&r)), Action::Upgrade(_)));
+        assert!(matches!(
+            act(&settings(), &cr(), Some(&r)),
+            Action::Upgrade(_)
+        ));
     }
 
     #[test]
     fn spec_that_is_not_an_object_is_rejected() {
         let mut c = cr();
         c.spec = Some(json!(42));
-        assert!(matches!(act(&settings(), &c, None), Action::Reject(Rejection::Values(_))));
+        assert!(matches!(
+            act(&settings(), &c, None),
+            Action::Reject(Rejection::Values(_))
+        ));
         // but deleting it still works
         c.deleting = true;
         assert_eq!(act(&settings(), &c, None), Action::ReleaseFinalizer);
     }
 
     fn filtered() -> PlanSettings {
-        PlanSettings { filter_annotation: Some("lostromos.dev/managed".into()), ..settings() }
+        PlanSettings {
+            filter_annotation: Some("lostromos.dev/managed".into()),
+            ..settings()
+        }
     }
 
     #[test]
     fn filter_annotation_added_installs() {
         let mut c = cr();
         c.finalizers.clear();
-        c.annotations.insert("lostromos.dev/managed".into(), "yes".into());
+        c.annotations
+            .insert("lostromos.dev/managed".into(), "yes".into());
         assert_eq!(act(&filtered(), &c, None), Action::AddFinalizer);
         c.finalizers.push(labels::FINALIZER.into());
         assert!(matches!(act(&filtered(), &c, None), Action::Install(_)));
@@ -512,7 +608,8 @@ mod tests {
     #[test]
     fn filter_annotation_kept_upgrades() {
         let mut c = cr();
-        c.annotations.insert("lostromos.dev/managed".into(), "yes".into());
+        c.annotations
+            .insert("lostromos.dev/managed".into(), "yes".into());
         let r = rel(ReleaseStatus::Deployed, 1, "x", 1);
         assert!(matches!(act(&filtered(), &c, Some(&r)), Action::Upgrade(_)));
     }
@@ -537,7 +634,10 @@ mod tests {
         let p = plan(&s, &cr(), None, NOW);
         assert_eq!(
             p.release,
-            Some(ReleaseRef { name: "lostromos-nemo".into(), namespace: "releases".into() })
+            Some(ReleaseRef {
+                name: "lostromos-nemo".into(),
+                namespace: "releases".into()
+            })
         );
     }
 
@@ -551,7 +651,10 @@ mod tests {
         ));
         c.deleting = true;
         assert_eq!(act(&settings(), &c, None), Action::ReleaseFinalizer);
-        let s = PlanSettings { release_namespace: Some("rel".into()), ..settings() };
+        let s = PlanSettings {
+            release_namespace: Some("rel".into()),
+            ..settings()
+        };
         let mut c = cr();
         c.namespace = None;
         assert!(matches!(act(&s, &c, None), Action::Install(_)));
@@ -559,7 +662,10 @@ mod tests {
 
     #[test]
     fn cluster_scoped_ownership_uses_name_only() {
-        let s = PlanSettings { release_namespace: Some("rel".into()), ..settings() };
+        let s = PlanSettings {
+            release_namespace: Some("rel".into()),
+            ..settings()
+        };
         let mut c = cr();
         c.namespace = None;
         let mut r = rel(ReleaseStatus::Deployed, 1, "x", 1);
@@ -572,7 +678,10 @@ mod tests {
         let s = settings();
         let r = rel(ReleaseStatus::Deployed, 1, &current_digest(&s, &cr()), 1);
         let s2 = PlanSettings {
-            values: ValuesConfig { layout: Layout::Resource, ..Default::default() },
+            values: ValuesConfig {
+                layout: Layout::Resource,
+                ..Default::default()
+            },
             ..settings()
         };
         assert!(matches!(act(&s2, &cr(), Some(&r)), Action::Upgrade(_)));

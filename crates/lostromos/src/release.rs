@@ -51,7 +51,10 @@ impl ReleaseStatus {
     }
 
     pub fn is_pending(self) -> bool {
-        matches!(self, Self::PendingInstall | Self::PendingUpgrade | Self::PendingRollback)
+        matches!(
+            self,
+            Self::PendingInstall | Self::PendingUpgrade | Self::PendingRollback
+        )
     }
 }
 
@@ -90,7 +93,14 @@ pub struct SecretMeta {
 }
 
 /// Helm's own labels on a release Secret.
-const HELM_LABELS: &[&str] = &["owner", "name", "status", "version", "createdAt", "modifiedAt"];
+const HELM_LABELS: &[&str] = &[
+    "owner",
+    "name",
+    "status",
+    "version",
+    "createdAt",
+    "modifiedAt",
+];
 
 type Key = (String, String);
 
@@ -109,7 +119,12 @@ fn parse(meta: &SecretMeta) -> Option<(Key, Revision)> {
         .collect();
     Some((
         (meta.namespace.clone(), name),
-        Revision { version, status, labels, created_unix: meta.created_unix },
+        Revision {
+            version,
+            status,
+            labels,
+            created_unix: meta.created_unix,
+        },
     ))
 }
 
@@ -124,12 +139,19 @@ pub struct ReleaseIndex {
 
 impl ReleaseIndex {
     pub fn get(&self, namespace: &str, name: &str) -> Option<ReleaseState> {
-        let revs = self.releases.get(&(namespace.to_owned(), name.to_owned()))?;
+        let revs = self
+            .releases
+            .get(&(namespace.to_owned(), name.to_owned()))?;
         let latest = revs.values().next_back()?.clone();
         let last_good = revs
             .values()
             .rev()
-            .find(|r| matches!(r.status, ReleaseStatus::Deployed | ReleaseStatus::Superseded))
+            .find(|r| {
+                matches!(
+                    r.status,
+                    ReleaseStatus::Deployed | ReleaseStatus::Superseded
+                )
+            })
             .map(|r| r.version);
         Some(ReleaseState { latest, last_good })
     }
@@ -145,7 +167,10 @@ impl ReleaseIndex {
     /// A revision Secret was created or changed.
     pub fn apply(&mut self, meta: &SecretMeta) {
         if let Some((key, rev)) = parse(meta) {
-            self.releases.entry(key).or_default().insert(rev.version, rev);
+            self.releases
+                .entry(key)
+                .or_default()
+                .insert(rev.version, rev);
         }
     }
 
@@ -167,13 +192,20 @@ impl ReleaseIndex {
     }
 
     pub fn relist_item(&mut self, scope: Option<&str>, meta: SecretMeta) {
-        self.relisting.entry(scope.map(str::to_owned)).or_default().push(meta);
+        self.relisting
+            .entry(scope.map(str::to_owned))
+            .or_default()
+            .push(meta);
     }
 
     /// The (re-)list of `scope` is complete: it replaces what the index held there.
     pub fn relist_done(&mut self, scope: Option<&str>) {
-        let items = self.relisting.remove(&scope.map(str::to_owned)).unwrap_or_default();
-        self.releases.retain(|(ns, _), _| scope.is_some_and(|s| s != ns));
+        let items = self
+            .relisting
+            .remove(&scope.map(str::to_owned))
+            .unwrap_or_default();
+        self.releases
+            .retain(|(ns, _), _| scope.is_some_and(|s| s != ns));
         for meta in &items {
             self.apply(meta);
         }
@@ -184,7 +216,13 @@ impl ReleaseIndex {
 mod tests {
     use super::*;
 
-    fn secret(ns: &str, name: &str, version: u64, status: &str, extra: &[(&str, &str)]) -> SecretMeta {
+    fn secret(
+        ns: &str,
+        name: &str,
+        version: u64,
+        status: &str,
+        extra: &[(&str, &str)],
+    ) -> SecretMeta {
         let mut labels: BTreeMap<String, String> = [
             ("owner", "helm"),
             ("name", name),
@@ -195,15 +233,31 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         labels.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        SecretMeta { namespace: ns.into(), labels, created_unix: Some(100) }
+        SecretMeta {
+            namespace: ns.into(),
+            labels,
+            created_unix: Some(100),
+        }
     }
 
     #[test]
     fn latest_revision_and_last_good() {
         let mut idx = ReleaseIndex::default();
         idx.apply(&secret("a", "r", 1, "superseded", &[]));
-        idx.apply(&secret("a", "r", 2, "deployed", &[("lostromos.dev/digest", "d2")]));
-        idx.apply(&secret("a", "r", 3, "pending-upgrade", &[("lostromos.dev/digest", "d3")]));
+        idx.apply(&secret(
+            "a",
+            "r",
+            2,
+            "deployed",
+            &[("lostromos.dev/digest", "d2")],
+        ));
+        idx.apply(&secret(
+            "a",
+            "r",
+            3,
+            "pending-upgrade",
+            &[("lostromos.dev/digest", "d3")],
+        ));
         let st = idx.get("a", "r").unwrap();
         assert_eq!(st.latest.version, 3);
         assert_eq!(st.latest.status, ReleaseStatus::PendingUpgrade);
@@ -272,8 +326,15 @@ mod tests {
     #[test]
     fn status_round_trips() {
         for s in [
-            "deployed", "uninstalled", "superseded", "failed", "uninstalling",
-            "pending-install", "pending-upgrade", "pending-rollback", "unknown",
+            "deployed",
+            "uninstalled",
+            "superseded",
+            "failed",
+            "uninstalling",
+            "pending-install",
+            "pending-upgrade",
+            "pending-rollback",
+            "unknown",
         ] {
             assert_eq!(ReleaseStatus::parse(s).as_str(), s);
         }

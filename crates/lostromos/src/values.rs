@@ -30,9 +30,11 @@ pub struct ValuesConfig {
     pub overrides: Vec<Value>,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq)]
 pub enum ValuesError {
-    #[error("spec must be an object of chart values, found {found}; fix: set `spec:` to a map of keys")]
+    #[error(
+        "spec must be an object of chart values, found {found}; fix: set `spec:` to a map of keys"
+    )]
     SpecNotObject { found: &'static str },
 }
 
@@ -140,7 +142,10 @@ mod tests {
 
     #[test]
     fn resource_layout_matches_the_original() {
-        let cfg = ValuesConfig { layout: Layout::Resource, ..Default::default() };
+        let cfg = ValuesConfig {
+            layout: Layout::Resource,
+            ..Default::default()
+        };
         let v = build(&cfg, &cr(Some(json!({"Name": "Nemo"})))).unwrap();
         assert_eq!(
             v,
@@ -150,8 +155,14 @@ mod tests {
 
     #[test]
     fn missing_or_null_spec_is_empty_values() {
-        assert_eq!(build(&ValuesConfig::default(), &cr(None)).unwrap(), json!({}));
-        assert_eq!(build(&ValuesConfig::default(), &cr(Some(Value::Null))).unwrap(), json!({}));
+        assert_eq!(
+            build(&ValuesConfig::default(), &cr(None)).unwrap(),
+            json!({})
+        );
+        assert_eq!(
+            build(&ValuesConfig::default(), &cr(Some(Value::Null))).unwrap(),
+            json!({})
+        );
     }
 
     #[test]
@@ -170,14 +181,23 @@ mod tests {
             base: vec![json!({"image": {"tag": "1", "repo": "r"}, "replicas": 1, "keep": true})],
             overrides: vec![json!({"replicas": 3, "cr": {"name": "forced"}})],
         };
-        let mut c = cr(Some(json!({"image": {"tag": "2"}, "replicas": 2, "keep": null})));
+        let mut c = cr(Some(
+            json!({"image": {"tag": "2"}, "replicas": 2, "keep": null}),
+        ));
         c.labels.insert("team".into(), "a".into());
-        c.annotations.insert("kubectl.kubernetes.io/last-applied-configuration".into(), "{}".into());
+        c.annotations.insert(
+            "kubectl.kubernetes.io/last-applied-configuration".into(),
+            "{}".into(),
+        );
         c.annotations.insert("note".into(), "x".into());
         let v = build(&cfg, &c).unwrap();
         assert_eq!(v["image"], json!({"tag": "2", "repo": "r"}));
         assert_eq!(v["replicas"], json!(3));
-        assert_eq!(v["keep"], Value::Null, "null from the CR survives to remove a default");
+        assert_eq!(
+            v["keep"],
+            Value::Null,
+            "null from the CR survives to remove a default"
+        );
         assert_eq!(v["cr"]["name"], json!("forced"));
         assert_eq!(v["cr"]["namespace"], json!("fish"));
         assert_eq!(v["cr"]["uid"], json!("u-1"));
@@ -187,7 +207,10 @@ mod tests {
 
     #[test]
     fn cr_cannot_forge_its_metadata() {
-        let cfg = ValuesConfig { metadata_key: Some("cr".into()), ..Default::default() };
+        let cfg = ValuesConfig {
+            metadata_key: Some("cr".into()),
+            ..Default::default()
+        };
         let v = build(&cfg, &cr(Some(json!({"cr": {"name": "other"}})))).unwrap();
         assert_eq!(v["cr"]["name"], json!("nemo"));
     }

@@ -1,0 +1,176 @@
+//! The chart Lostrómos drives: resolved once at start-up to a local path, checked,
+//! and digested, so every install uses the same bytes and an unchanged chart
+//! never causes an upgrade.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::helm::argv;
+use crate::helm::{HelmError, HelmRunner};
+use crate::naming::hex;
+
+/// A chart ready to use.
+#[derive(Clone, Debug)]
+pub struct Chart {
+    /// Local directory or archive passed to helm.
+    pub path: String,
+    /// Digest of the chart's content.
+    pub digest: String,
+    /// `name-version`, as helm shows it.
+    pub name_version: String,
+    pub app_version: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChartError {
+    #[error("--chart {chart}: {source}; fix: point --chart at a chart directory, a .tgz, or a reference helm can pull (with --chart-version)")]
+    Helm { chart: String, source: HelmError },
+    #[error("--chart {chart}: cannot read {path}: {source}")]
+    Read {
+        chart: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--chart {chart}: helm pull wrote no chart archive")]
+    NothingPulled { chart: String },
+}
+
+/// Resolves `chart` (pulling it into `work` when it is not local), checks that
+/// helm reads it, and computes its digest.
+pub async fn resolve(
+    runner: &HelmRunner,
+    chart: &str,
+    version: Option<&str>,
+    work: &Path,
+    timeout: std::time::Duration,
+) -> Result<Chart, ChartError> {
+    let helm_err = |source| ChartError::Helm {
+        chart: chart.to_owned(),
+        source,
+    };
+    let local = Path::new(chart);
+    let path = if local.exists() {
+        local.to_path_buf()
+    } else {
+        let dest = work.join("chart");
+        std::fs::create_dir_all(&dest).map_err(|source| ChartError::Read {
+            chart: chart.into(),
+            path: dest.clone(),
+            source,
+        })?;
+        runner
+            .run(&argv::pull(chart, version, &dest), timeout)
+            .await
+            .map_err(helm_err)?;
+        first_archive(&dest).ok_or_else(|| ChartError::NothingPulled {
+            chart: chart.into(),
+        })?
+    };
+    let shown = runner
+        .run(&argv::show_chart(&path.to_string_lossy(), None), timeout)
+        .await
+        .map_err(helm_err)?;
+    let meta: Value = serde_saphyr::from_str(&shown.stdout).unwrap_or(Value::Null);
+    let field = |k: &str| meta.get(k).and_then(Value::as_str).map(str::to_owned);
+    let digest = digest_path(&path).map_err(|source| ChartError::Read {
+        chart: chart.into(),
+        path: path.clone(),
+        source,
+    })?;
+    Ok(Chart {
+        path: path.to_string_lossy().into_owned(),
+        digest,
+        name_version: format!(
+            "{}-{}",
+            field("name").unwrap_or_default(),
+            field("version").unwrap_or_default()
+        ),
+        app_version: field("appVersion"),
+    })
+}
+
+fn first_archive(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "tgz"))
+}
+
+/// Digest of a chart archive's bytes, or of a chart directory's files (relative
+/// paths and contents, in sorted order; VCS folders left out).
+pub fn digest_path(path: &Path) -> std::io::Result<String> {
+    let mut h = Sha256::new();
+    if path.is_dir() {
+        let mut files = Vec::new();
+        collect_files(path, path, &mut files)?;
+        files.sort();
+        for rel in files {
+            let bytes = std::fs::read(path.join(&rel))?;
+            h.update(rel.to_string_lossy().as_bytes());
+            h.update([0]);
+            h.update((bytes.len() as u64).to_le_bytes());
+            h.update(&bytes);
+        }
+    } else {
+        h.update(std::fs::read(path)?);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+fn collect_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let name = entry.file_name();
+        if name == ".git" || name == ".hg" || name == ".svn" {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            collect_files(root, &path, out)?;
+        } else if let Ok(rel) = path.strip_prefix(root) {
+            out.push(rel.to_path_buf());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directory_digest_follows_content_not_order_or_time() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        for (dir, order) in [(&a, ["x", "y"]), (&b, ["y", "x"])] {
+            std::fs::create_dir_all(dir.path().join("templates")).unwrap();
+            for f in order {
+                std::fs::write(dir.path().join("templates").join(f), f).unwrap();
+            }
+            std::fs::create_dir_all(dir.path().join(".git")).unwrap();
+            std::fs::write(
+                dir.path().join(".git/HEAD"),
+                dir.path().to_string_lossy().as_bytes(),
+            )
+            .unwrap();
+        }
+        let da = digest_path(a.path()).unwrap();
+        assert_eq!(da, digest_path(b.path()).unwrap());
+        std::fs::write(a.path().join("templates/x"), "changed").unwrap();
+        assert_ne!(da, digest_path(a.path()).unwrap());
+    }
+
+    #[test]
+    fn moving_content_between_files_changes_the_digest() {
+        let a = tempfile::tempdir().unwrap();
+        std::fs::write(a.path().join("a"), "xy").unwrap();
+        std::fs::write(a.path().join("b"), "").unwrap();
+        let before = digest_path(a.path()).unwrap();
+        std::fs::write(a.path().join("a"), "x").unwrap();
+        std::fs::write(a.path().join("b"), "y").unwrap();
+        assert_ne!(before, digest_path(a.path()).unwrap());
+    }
+}

@@ -1,0 +1,642 @@
+//! observe -> plan -> act -> report, for one CR at a time. kube-runtime's
+//! controller gives per-object exclusivity (so at most one helm process per
+//! release); the helm runner's semaphore bounds them overall.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+
+use crate::backoff;
+use crate::chart::Chart;
+use crate::cr::CrView;
+use crate::helm::argv::Invocation;
+use crate::helm::{HelmArgs, HelmError, HelmRunner};
+use crate::labels;
+use crate::plan::{self, Desired, PlanSettings, Recovery, Rejection, ReleaseRef};
+use crate::release::ReleaseState;
+use crate::releases::Releases;
+use crate::status::{self, Outcome, ReleaseInfo};
+
+/// How long to wait for helm's own writes to show up in the release index.
+const INDEX_CATCH_UP: Duration = Duration::from_secs(30);
+
+/// Everything a reconcile needs, shared by all of them.
+pub struct Context {
+    pub client: Client,
+    pub resource: ApiResource,
+    pub has_status: bool,
+    pub plan: PlanSettings,
+    pub helm: HelmArgs,
+    pub runner: Arc<HelmRunner>,
+    pub releases: Arc<Releases>,
+    pub recorder: Recorder,
+    pub chart: Chart,
+    pub dry_run: bool,
+    pub reconcile_period: Duration,
+    /// Private (0700) folder for values files.
+    pub work_dir: PathBuf,
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Helm(#[from] HelmError),
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("values file: {0}")]
+    ValuesFile(#[from] std::io::Error),
+}
+
+impl ReconcileError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Helm(e) => e.kind.reason(),
+            Self::Kube(_) => "KubernetesApiError",
+            Self::ValuesFile(_) => "ValuesFileError",
+        }
+    }
+}
+
+/// What one step of a reconcile leads to.
+enum Step {
+    /// The CR changed (finalizer) or the release did (recovery): plan again.
+    Again(Box<DynamicObject>),
+    Done(Action),
+}
+
+impl Context {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        client: Client,
+        resource: ApiResource,
+        has_status: bool,
+        plan: PlanSettings,
+        helm: HelmArgs,
+        runner: Arc<HelmRunner>,
+        releases: Arc<Releases>,
+        recorder: Recorder,
+        chart: Chart,
+        dry_run: bool,
+        reconcile_period: Duration,
+        work_dir: PathBuf,
+    ) -> Self {
+        Self {
+            client,
+            resource,
+            has_status,
+            plan,
+            helm,
+            runner,
+            releases,
+            recorder,
+            chart,
+            dry_run,
+            reconcile_period,
+            work_dir,
+            failures: Mutex::default(),
+        }
+    }
+
+    fn api(&self, cr: &CrView) -> Api<DynamicObject> {
+        match &cr.namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &self.resource),
+            None => Api::all_with(self.client.clone(), &self.resource),
+        }
+    }
+
+    fn periodic(&self) -> Action {
+        Action::requeue(self.reconcile_period)
+    }
+}
+
+/// The reconcile entry point for kube-runtime's controller.
+pub async fn reconcile(
+    obj: Arc<DynamicObject>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    // Before the first full list of releases, "no release" may be wrong.
+    ctx.releases.wait_synced().await;
+    let mut obj = (*obj).clone();
+    // At most a few steps: finalizer, recovery, then the real action.
+    for _ in 0..4 {
+        match step(&obj, &ctx).await? {
+            Step::Again(next) => obj = *next,
+            Step::Done(action) => {
+                ctx.failures
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&obj.uid().unwrap_or_default());
+                return Ok(action);
+            }
+        }
+    }
+    Ok(Action::requeue(Duration::from_secs(1)))
+}
+
+/// Retries a failed CR with capped exponential backoff, independently of others.
+pub fn error_policy(obj: Arc<DynamicObject>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
+    let n = {
+        let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let n = failures.entry(obj.uid().unwrap_or_default()).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    };
+    let delay = backoff::delay(n);
+    tracing::warn!(cr = %CrView::from_dynamic(&obj).key(), error = %err, failures = n, retry_in_s = delay.as_secs(), "reconcile failed");
+    Action::requeue(delay)
+}
+
+fn now_unix() -> i64 {
+    k8s_openapi::jiff::Timestamp::now().as_second()
+}
+
+async fn step(obj: &DynamicObject, ctx: &Context) -> Result<Step, ReconcileError> {
+    let cr = CrView::from_dynamic(obj);
+    let target = plan::release_ref(&ctx.plan, &cr).ok();
+    let release = target
+        .as_ref()
+        .and_then(|t| ctx.releases.get(&t.namespace, &t.name));
+    let p = plan::plan(&ctx.plan, &cr, release.as_ref(), now_unix());
+
+    if ctx.dry_run {
+        tracing::info!(cr = %cr.key(), release = target.as_ref().map(|t| t.name.as_str()), action = action_name(&p.action), "dry run: would act");
+        return Ok(Step::Done(ctx.periodic()));
+    }
+
+    let Some(target) = p.release else {
+        // only a rejection or finalizer release come without a release
+        return match p.action {
+            plan::Action::ReleaseFinalizer => release_finalizer(obj, &cr, ctx).await,
+            plan::Action::Reject(r) => reject(obj, &cr, ctx, &r).await,
+            _ => Ok(Step::Done(ctx.periodic())),
+        };
+    };
+    match p.action {
+        plan::Action::Ignore => Ok(Step::Done(Action::await_change())),
+        plan::Action::AddFinalizer => {
+            let mut finalizers = cr.finalizers.clone();
+            finalizers.push(labels::FINALIZER.to_owned());
+            let updated = patch_finalizers(obj, &cr, ctx, finalizers).await?;
+            Ok(Step::Again(Box::new(updated)))
+        }
+        plan::Action::Skip => {
+            let rel = release.as_ref().map(|r| release_info(ctx, &target, r));
+            if let Some(info) = rel {
+                report(
+                    obj,
+                    ctx,
+                    &Outcome::Ready {
+                        message: ready_message(&info),
+                        release: info,
+                    },
+                )
+                .await?;
+            }
+            Ok(Step::Done(ctx.periodic()))
+        }
+        plan::Action::Install(d) => {
+            apply(obj, &cr, ctx, &target, release.as_ref(), d, "Install").await
+        }
+        plan::Action::Upgrade(d) => {
+            apply(obj, &cr, ctx, &target, release.as_ref(), d, "Upgrade").await
+        }
+        plan::Action::Recover(r) => recover(obj, &cr, ctx, &target, release.as_ref(), r).await,
+        plan::Action::Wait { after_secs, reason } => {
+            let info = release.as_ref().map(|r| release_info(ctx, &target, r));
+            report(
+                obj,
+                ctx,
+                &Outcome::Progressing {
+                    reason: "Waiting".into(),
+                    message: reason,
+                    release: info,
+                },
+            )
+            .await?;
+            Ok(Step::Done(Action::requeue(Duration::from_secs(
+                after_secs.max(1),
+            ))))
+        }
+        plan::Action::Uninstall => uninstall(obj, &cr, ctx, &target).await,
+        plan::Action::ReleaseFinalizer => release_finalizer(obj, &cr, ctx).await,
+        plan::Action::Reject(r) => reject(obj, &cr, ctx, &r).await,
+    }
+}
+
+fn action_name(a: &plan::Action) -> &'static str {
+    match a {
+        plan::Action::Ignore => "ignore",
+        plan::Action::AddFinalizer => "add-finalizer",
+        plan::Action::Install(_) => "install",
+        plan::Action::Upgrade(_) => "upgrade",
+        plan::Action::Skip => "skip",
+        plan::Action::Recover(Recovery::Rollback { .. }) => "recover-rollback",
+        plan::Action::Recover(Recovery::UninstallFirstInstall) => "recover-uninstall",
+        plan::Action::Wait { .. } => "wait",
+        plan::Action::Uninstall => "uninstall",
+        plan::Action::ReleaseFinalizer => "release-finalizer",
+        plan::Action::Reject(_) => "reject",
+    }
+}
+
+fn release_info(ctx: &Context, target: &ReleaseRef, r: &ReleaseState) -> ReleaseInfo {
+    ReleaseInfo {
+        name: target.name.clone(),
+        namespace: target.namespace.clone(),
+        revision: r.latest.version,
+        status: r.latest.status.as_str().to_owned(),
+        chart: ctx.chart.name_version.clone(),
+        app_version: ctx.chart.app_version.clone(),
+    }
+}
+
+fn ready_message(info: &ReleaseInfo) -> String {
+    format!(
+        "release {}/{} revision {} is {}",
+        info.namespace, info.name, info.revision, info.status
+    )
+}
+
+/// Install or upgrade with `helm upgrade --install`.
+async fn apply(
+    obj: &DynamicObject,
+    cr: &CrView,
+    ctx: &Context,
+    target: &ReleaseRef,
+    before: Option<&ReleaseState>,
+    desired: Desired,
+    verb: &'static str,
+) -> Result<Step, ReconcileError> {
+    let prior = before.map(|r| release_info(ctx, target, r));
+    report(
+        obj,
+        ctx,
+        &Outcome::Progressing {
+            reason: format!("{verb}ing"),
+            message: format!(
+                "helm {} of release {}/{} running",
+                verb.to_lowercase(),
+                target.namespace,
+                target.name
+            ),
+            release: prior.clone(),
+        },
+    )
+    .await?;
+
+    // 0600 in a private folder, removed when `file` drops.
+    let mut file = tempfile::Builder::new()
+        .prefix("values-")
+        .suffix(".json")
+        .tempfile_in(&ctx.work_dir)?;
+    serde_json::to_writer(&mut file, &desired.values).map_err(std::io::Error::other)?;
+    let mut stamp = vec![
+        (labels::DIGEST, desired.digest.clone()),
+        (labels::REVISION, desired.expected_revision.to_string()),
+        (labels::CR_NAME, cr.name.clone()),
+    ];
+    if let Some(ns) = &cr.namespace {
+        stamp.push((labels::CR_NAMESPACE, ns.clone()));
+    }
+    let description = format!(
+        "lostromos: {} generation {}",
+        cr.key(),
+        cr.generation.unwrap_or(0)
+    );
+    let inv = ctx.helm.upgrade_install(
+        &target.name,
+        &target.namespace,
+        file.path(),
+        &stamp,
+        &description,
+    );
+    let result = run_helm(ctx, cr, target, &inv).await;
+    drop(file);
+    if let Err(e) = result {
+        return fail(obj, cr, ctx, verb, e, prior).await;
+    }
+    let expected = desired.expected_revision;
+    let after = ctx
+        .releases
+        .wait_for(&target.namespace, &target.name, INDEX_CATCH_UP, |s| {
+            s.is_some_and(|s| s.latest.version >= expected && !s.latest.status.is_pending())
+        })
+        .await;
+    let info = match &after {
+        Some(r) => release_info(ctx, target, r),
+        None => ReleaseInfo {
+            name: target.name.clone(),
+            namespace: target.namespace.clone(),
+            revision: expected,
+            status: "deployed".into(),
+            chart: ctx.chart.name_version.clone(),
+            app_version: ctx.chart.app_version.clone(),
+        },
+    };
+    publish(
+        ctx,
+        obj,
+        EventType::Normal,
+        &format!("{verb}ed"),
+        verb,
+        Some(ready_message(&info)),
+    )
+    .await;
+    report(
+        obj,
+        ctx,
+        &Outcome::Ready {
+            message: ready_message(&info),
+            release: info,
+        },
+    )
+    .await?;
+    Ok(Step::Done(ctx.periodic()))
+}
+
+async fn recover(
+    obj: &DynamicObject,
+    cr: &CrView,
+    ctx: &Context,
+    target: &ReleaseRef,
+    before: Option<&ReleaseState>,
+    how: Recovery,
+) -> Result<Step, ReconcileError> {
+    let latest = before.map_or(0, |r| r.latest.version);
+    let status = before.map_or("pending", |r| r.latest.status.as_str());
+    let (inv, note) = match how {
+        Recovery::Rollback { to } => (
+            ctx.helm.rollback(&target.name, &target.namespace, to),
+            format!(
+                "release {} was left {status}; rolling back to revision {to}",
+                target.name
+            ),
+        ),
+        Recovery::UninstallFirstInstall => (
+            ctx.helm.uninstall(&target.name, &target.namespace),
+            format!(
+                "release {} was left {status} on its first install; uninstalling to install again",
+                target.name
+            ),
+        ),
+    };
+    publish(
+        ctx,
+        obj,
+        EventType::Warning,
+        "Recovering",
+        "Recover",
+        Some(note),
+    )
+    .await;
+    if let Err(e) = run_helm(ctx, cr, target, &inv).await {
+        return fail(obj, cr, ctx, "Recover", e, None).await;
+    }
+    ctx.releases
+        .wait_for(
+            &target.namespace,
+            &target.name,
+            INDEX_CATCH_UP,
+            |s| match how {
+                Recovery::Rollback { .. } => {
+                    s.is_some_and(|s| s.latest.version > latest && !s.latest.status.is_pending())
+                }
+                Recovery::UninstallFirstInstall => s.is_none(),
+            },
+        )
+        .await;
+    Ok(Step::Again(Box::new(obj.clone())))
+}
+
+async fn uninstall(
+    obj: &DynamicObject,
+    cr: &CrView,
+    ctx: &Context,
+    target: &ReleaseRef,
+) -> Result<Step, ReconcileError> {
+    let inv = ctx.helm.uninstall(&target.name, &target.namespace);
+    if let Err(e) = run_helm(ctx, cr, target, &inv).await {
+        return fail(obj, cr, ctx, "Uninstall", e, None).await;
+    }
+    ctx.releases
+        .wait_for(&target.namespace, &target.name, INDEX_CATCH_UP, |s| {
+            s.is_none()
+        })
+        .await;
+    publish(
+        ctx,
+        obj,
+        EventType::Normal,
+        "Uninstalled",
+        "Uninstall",
+        Some(format!(
+            "release {}/{} uninstalled",
+            target.namespace, target.name
+        )),
+    )
+    .await;
+    release_finalizer(obj, cr, ctx).await
+}
+
+async fn release_finalizer(
+    obj: &DynamicObject,
+    cr: &CrView,
+    ctx: &Context,
+) -> Result<Step, ReconcileError> {
+    let kept: Vec<String> = cr
+        .finalizers
+        .iter()
+        .filter(|f| *f != labels::FINALIZER)
+        .cloned()
+        .collect();
+    let updated = patch_finalizers(obj, cr, ctx, kept).await?;
+    if !cr.deleting {
+        // the filter annotation was removed: the CR stays, unmanaged
+        report(
+            &updated,
+            ctx,
+            &Outcome::Idle {
+                reason: "NotManaged".into(),
+                message: "the filter annotation is absent; no release".into(),
+            },
+        )
+        .await?;
+    }
+    Ok(Step::Done(Action::await_change()))
+}
+
+async fn reject(
+    obj: &DynamicObject,
+    cr: &CrView,
+    ctx: &Context,
+    why: &Rejection,
+) -> Result<Step, ReconcileError> {
+    let reason = match why {
+        Rejection::Values(_) => "InvalidSpec",
+        Rejection::OwnedByOther { .. } => "ReleaseConflict",
+        Rejection::NoReleaseNamespace { .. } => "NoReleaseNamespace",
+    };
+    let message = why.to_string();
+    tracing::warn!(cr = %cr.key(), action = "reject", reason, message = %message, "not acting on the CR");
+    let outcome = Outcome::Failed {
+        reason: reason.into(),
+        message: message.clone(),
+        stalled: true,
+        release: None,
+    };
+    if !status_would_change(obj, ctx, &outcome) {
+        return Ok(Step::Done(Action::await_change()));
+    }
+    publish(
+        ctx,
+        obj,
+        EventType::Warning,
+        reason,
+        "Reject",
+        Some(message),
+    )
+    .await;
+    report(obj, ctx, &outcome).await?;
+    Ok(Step::Done(Action::await_change()))
+}
+
+/// Reports a helm failure on the CR and hands it to the backoff.
+async fn fail(
+    obj: &DynamicObject,
+    cr: &CrView,
+    ctx: &Context,
+    verb: &str,
+    e: HelmError,
+    release: Option<ReleaseInfo>,
+) -> Result<Step, ReconcileError> {
+    let stalled = e.kind.is_bad_input();
+    publish(
+        ctx,
+        obj,
+        EventType::Warning,
+        e.kind.reason(),
+        verb,
+        Some(e.message.clone()),
+    )
+    .await;
+    let outcome = Outcome::Failed {
+        reason: e.kind.reason().into(),
+        message: e.message.clone(),
+        stalled,
+        release,
+    };
+    if let Err(report_err) = report(obj, ctx, &outcome).await {
+        tracing::warn!(cr = %cr.key(), error = %report_err, "could not write status");
+    }
+    Err(e.into())
+}
+
+/// Runs one helm process and logs one line for it.
+async fn run_helm(
+    ctx: &Context,
+    cr: &CrView,
+    target: &ReleaseRef,
+    inv: &Invocation,
+) -> Result<(), HelmError> {
+    let started = Instant::now();
+    let result = ctx.runner.run(inv, ctx.helm.timeout).await;
+    let ms = started.elapsed().as_millis() as u64;
+    match &result {
+        Ok(_) => {
+            tracing::info!(cr = %cr.key(), release = %target.name, namespace = %target.namespace, action = inv.action, duration_ms = ms, result = "ok", "helm")
+        }
+        Err(e) => {
+            tracing::warn!(cr = %cr.key(), release = %target.name, namespace = %target.namespace, action = inv.action, duration_ms = ms, result = e.kind.reason(), error = %e.message, "helm")
+        }
+    }
+    result.map(|_| ())
+}
+
+async fn patch_finalizers(
+    obj: &DynamicObject,
+    cr: &CrView,
+    ctx: &Context,
+    finalizers: Vec<String>,
+) -> Result<DynamicObject, ReconcileError> {
+    // resourceVersion makes this fail (and retry) if the CR changed meanwhile
+    let patch =
+        json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.resource_version()}});
+    Ok(ctx
+        .api(cr)
+        .patch(&cr.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?)
+}
+
+fn status_would_change(obj: &DynamicObject, ctx: &Context, outcome: &Outcome) -> bool {
+    if !ctx.has_status {
+        return true;
+    }
+    let current = obj.data.get("status");
+    let new = status::build(current, obj.metadata.generation, outcome, &now_rfc3339());
+    !status::unchanged(current, &new)
+}
+
+fn now_rfc3339() -> String {
+    k8s_openapi::jiff::Timestamp::now().to_string()
+}
+
+/// Writes the outcome to the status subresource, when the CRD has one and the
+/// status would change.
+async fn report(
+    obj: &DynamicObject,
+    ctx: &Context,
+    outcome: &Outcome,
+) -> Result<(), ReconcileError> {
+    if !ctx.has_status {
+        return Ok(());
+    }
+    let current = obj.data.get("status");
+    let new = status::build(current, obj.metadata.generation, outcome, &now_rfc3339());
+    if status::unchanged(current, &new) {
+        return Ok(());
+    }
+    let cr = CrView::from_dynamic(obj);
+    let patch = json!({ "status": new });
+    match ctx
+        .api(&cr)
+        .patch_status(&cr.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        // deleted meanwhile: nothing left to report on
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn publish(
+    ctx: &Context,
+    obj: &DynamicObject,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: Option<String>,
+) {
+    let ev = Event {
+        type_,
+        reason: reason.into(),
+        note,
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx
+        .recorder
+        .publish(&ev, &obj.object_ref(&ctx.resource))
+        .await
+    {
+        tracing::warn!(error = %e, reason, "could not publish event");
+    }
+}

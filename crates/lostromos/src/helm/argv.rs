@@ -1,0 +1,329 @@
+//! helm command lines, built as argv (never through a shell). Nothing from a CR
+//! reaches a flag position: release names are validated, values go in a file.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Major {
+    V3,
+    V4,
+}
+
+/// Options shared by every helm call of one Lostrómos process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HelmArgs {
+    pub major: Major,
+    /// A local chart directory or archive (remote charts are pulled at start-up).
+    pub chart: String,
+    pub chart_version: Option<String>,
+    pub timeout: Duration,
+    pub wait: bool,
+    pub history_max: u32,
+}
+
+/// One invocation: what to run and a short name for logs and metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invocation {
+    pub action: &'static str,
+    pub args: Vec<OsString>,
+}
+
+fn os(v: &[&str]) -> Vec<OsString> {
+    v.iter().map(OsString::from).collect()
+}
+
+impl HelmArgs {
+    fn timeout(&self) -> String {
+        format!("{}s", self.timeout.as_secs().max(1))
+    }
+
+    fn wait_flag(&self) -> Option<&'static str> {
+        match (self.wait, self.major) {
+            (false, _) => None,
+            (true, Major::V3) => Some("--wait"),
+            // helm 4's bare --wait means the watcher strategy; say so explicitly
+            (true, Major::V4) => Some("--wait=watcher"),
+        }
+    }
+
+    /// `helm upgrade --install` with a generated values file and stamped labels.
+    pub fn upgrade_install(
+        &self,
+        release: &str,
+        namespace: &str,
+        values_file: &Path,
+        labels: &[(&str, String)],
+        description: &str,
+    ) -> Invocation {
+        let mut args = os(&[
+            "upgrade",
+            release,
+            &self.chart,
+            "--install",
+            "--reset-values",
+        ]);
+        args.extend(os(&[
+            "--namespace",
+            namespace,
+            "--history-max",
+            &self.history_max.to_string(),
+        ]));
+        args.extend(os(&["--timeout", &self.timeout()]));
+        args.push("--values".into());
+        args.push(values_file.as_os_str().to_owned());
+        if let Some(v) = &self.chart_version {
+            args.extend(os(&["--version", v]));
+        }
+        if let Some(w) = self.wait_flag() {
+            args.push(w.into());
+        }
+        if !labels.is_empty() {
+            let joined: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            args.extend(os(&["--labels", &joined.join(",")]));
+        }
+        args.extend(os(&["--description", description]));
+        Invocation {
+            action: "upgrade",
+            args,
+        }
+    }
+
+    pub fn uninstall(&self, release: &str, namespace: &str) -> Invocation {
+        let mut args = os(&[
+            "uninstall",
+            release,
+            "--namespace",
+            namespace,
+            "--ignore-not-found",
+        ]);
+        args.extend(os(&["--timeout", &self.timeout()]));
+        if self.wait {
+            args.push("--wait".into());
+        }
+        Invocation {
+            action: "uninstall",
+            args,
+        }
+    }
+
+    pub fn rollback(&self, release: &str, namespace: &str, revision: u64) -> Invocation {
+        let mut args = os(&[
+            "rollback",
+            release,
+            &revision.to_string(),
+            "--namespace",
+            namespace,
+        ]);
+        args.extend(os(&[
+            "--history-max",
+            &self.history_max.to_string(),
+            "--timeout",
+            &self.timeout(),
+        ]));
+        if let Some(w) = self.wait_flag() {
+            args.push(w.into());
+        }
+        Invocation {
+            action: "rollback",
+            args,
+        }
+    }
+
+    /// `helm template`: renders offline, for `lostromos render`.
+    pub fn template(&self, release: &str, namespace: &str, values_file: &Path) -> Invocation {
+        let mut args = os(&["template", release, &self.chart, "--namespace", namespace]);
+        args.push("--values".into());
+        args.push(values_file.as_os_str().to_owned());
+        if let Some(v) = &self.chart_version {
+            args.extend(os(&["--version", v]));
+        }
+        Invocation {
+            action: "template",
+            args,
+        }
+    }
+}
+
+/// `helm version`, parsed by `version::parse`.
+pub fn version() -> Invocation {
+    Invocation {
+        action: "version",
+        args: os(&["version", "--template", "{{.Version}}"]),
+    }
+}
+
+/// `helm show chart`: checks a chart reference at start-up.
+pub fn show_chart(chart: &str, version: Option<&str>) -> Invocation {
+    let mut args = os(&["show", "chart", chart]);
+    if let Some(v) = version {
+        args.extend(os(&["--version", v]));
+    }
+    Invocation {
+        action: "show-chart",
+        args,
+    }
+}
+
+/// `helm pull`: fetches a remote chart once, into `dest`.
+pub fn pull(chart: &str, version: Option<&str>, dest: &Path) -> Invocation {
+    let mut args = os(&["pull", chart, "--destination"]);
+    args.push(dest.as_os_str().to_owned());
+    if let Some(v) = version {
+        args.extend(os(&["--version", v]));
+    }
+    Invocation {
+        action: "pull",
+        args,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(major: Major, wait: bool) -> HelmArgs {
+        HelmArgs {
+            major,
+            chart: "/charts/app".into(),
+            chart_version: None,
+            timeout: Duration::from_secs(300),
+            wait,
+            history_max: 3,
+        }
+    }
+
+    fn strs(i: &Invocation) -> Vec<String> {
+        i.args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn upgrade_install_v4() {
+        let i = args(Major::V4, false).upgrade_install(
+            "nemo",
+            "fish",
+            Path::new("/tmp/x/values.json"),
+            &[
+                ("lostromos.dev/digest", "abc".into()),
+                ("lostromos.dev/revision", "2".into()),
+            ],
+            "lostromos: fish/nemo",
+        );
+        assert_eq!(i.action, "upgrade");
+        assert_eq!(
+            strs(&i),
+            [
+                "upgrade",
+                "nemo",
+                "/charts/app",
+                "--install",
+                "--reset-values",
+                "--namespace",
+                "fish",
+                "--history-max",
+                "3",
+                "--timeout",
+                "300s",
+                "--values",
+                "/tmp/x/values.json",
+                "--labels",
+                "lostromos.dev/digest=abc,lostromos.dev/revision=2",
+                "--description",
+                "lostromos: fish/nemo",
+            ]
+        );
+    }
+
+    #[test]
+    fn wait_differs_between_majors() {
+        let v3 = strs(&args(Major::V3, true).upgrade_install("r", "n", Path::new("v"), &[], "d"));
+        let v4 = strs(&args(Major::V4, true).upgrade_install("r", "n", Path::new("v"), &[], "d"));
+        assert!(v3.contains(&"--wait".to_owned()));
+        assert!(v4.contains(&"--wait=watcher".to_owned()));
+        let rb3 = strs(&args(Major::V3, true).rollback("r", "n", 2));
+        let rb4 = strs(&args(Major::V4, true).rollback("r", "n", 2));
+        assert!(rb3.contains(&"--wait".to_owned()));
+        assert!(rb4.contains(&"--wait=watcher".to_owned()));
+        let no_wait =
+            strs(&args(Major::V4, false).upgrade_install("r", "n", Path::new("v"), &[], "d"));
+        assert!(!no_wait.iter().any(|a| a.starts_with("--wait")));
+    }
+
+    #[test]
+    fn chart_version_is_passed() {
+        let mut a = args(Major::V3, false);
+        a.chart_version = Some("1.2.3".into());
+        let s = strs(&a.upgrade_install("r", "n", Path::new("v"), &[], "d"));
+        let at = s.iter().position(|x| x == "--version").unwrap();
+        assert_eq!(s[at + 1], "1.2.3");
+        assert!(strs(&a.template("r", "n", Path::new("v"))).contains(&"1.2.3".to_owned()));
+    }
+
+    #[test]
+    fn uninstall_and_rollback() {
+        for major in [Major::V3, Major::V4] {
+            assert_eq!(
+                strs(&args(major, false).uninstall("r", "n")),
+                [
+                    "uninstall",
+                    "r",
+                    "--namespace",
+                    "n",
+                    "--ignore-not-found",
+                    "--timeout",
+                    "300s"
+                ]
+            );
+            assert_eq!(
+                strs(&args(major, false).rollback("r", "n", 4)),
+                [
+                    "rollback",
+                    "r",
+                    "4",
+                    "--namespace",
+                    "n",
+                    "--history-max",
+                    "3",
+                    "--timeout",
+                    "300s"
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn template_and_helpers() {
+        assert_eq!(
+            strs(&args(Major::V4, false).template("r", "n", Path::new("/v.json"))),
+            [
+                "template",
+                "r",
+                "/charts/app",
+                "--namespace",
+                "n",
+                "--values",
+                "/v.json"
+            ]
+        );
+        assert_eq!(strs(&version()), ["version", "--template", "{{.Version}}"]);
+        assert_eq!(
+            strs(&show_chart("repo/app", Some("1.0.0"))),
+            ["show", "chart", "repo/app", "--version", "1.0.0"]
+        );
+        assert_eq!(
+            strs(&pull("oci://r/app", None, Path::new("/d"))),
+            ["pull", "oci://r/app", "--destination", "/d"]
+        );
+    }
+
+    #[test]
+    fn sub_second_timeout_rounds_up() {
+        let mut a = args(Major::V4, false);
+        a.timeout = Duration::from_millis(200);
+        assert!(strs(&a.uninstall("r", "n")).contains(&"1s".to_owned()));
+    }
+}

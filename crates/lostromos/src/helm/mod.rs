@@ -1,0 +1,11 @@
+//! Driving the helm CLI: argv per helm major, the process, and its errors.
+
+pub mod argv;
+pub mod error;
+pub mod process;
+pub mod version;
+
+pub use argv::{HelmArgs, Major};
+pub use error::{classify, HelmError, HelmErrorKind};
+pub use process::{HelmRunner, RunOutput};
+pub use version::HelmVersion;

@@ -1,0 +1,23 @@
+//! Lostrómos: every custom resource of one kind becomes one Helm release of one
+//! chart, kept in step by running the helm CLI.
+//!
+//! Data flow: observe (CR + release state from helm's Secrets) -> `plan` (pure)
+//! -> act (`helm` subprocess) -> report (status, events, logs).
+
+pub mod backoff;
+pub mod chart;
+pub mod cli;
+pub mod controller;
+pub mod cr;
+pub mod digest;
+pub mod duration;
+pub mod helm;
+pub mod labels;
+pub mod naming;
+pub mod plan;
+pub mod release;
+pub mod releases;
+pub mod render;
+pub mod settings;
+pub mod status;
+pub mod values;

@@ -1,0 +1,177 @@
+//! The live view of helm releases: metadata-only watches on helm's release
+//! Secrets feed a `ReleaseIndex`; each change also triggers the CR it belongs to.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher::{self, watcher, Event};
+use kube::runtime::WatchStreamExt;
+use kube::Client;
+use tokio::sync::{broadcast, watch};
+
+use crate::labels;
+use crate::release::{ReleaseIndex, ReleaseState, SecretMeta};
+
+/// Shared, always-current release state.
+pub struct Releases {
+    index: RwLock<ReleaseIndex>,
+    /// Bumped on every change, so waiters can wake.
+    changes: watch::Sender<u64>,
+    /// Scopes whose first list has not finished yet.
+    unsynced: watch::Sender<usize>,
+    triggers: broadcast::Sender<ObjectRef<DynamicObject>>,
+    cr_resource: ApiResource,
+}
+
+impl Releases {
+    pub fn new(cr_resource: ApiResource, scopes: usize) -> Arc<Self> {
+        Arc::new(Self {
+            index: RwLock::default(),
+            changes: watch::channel(0).0,
+            unsynced: watch::channel(scopes).0,
+            triggers: broadcast::channel(4096).0,
+            cr_resource,
+        })
+    }
+
+    pub fn get(&self, namespace: &str, name: &str) -> Option<ReleaseState> {
+        self.index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(namespace, name)
+    }
+
+    pub fn count(&self) -> usize {
+        self.index.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Waits until every scope has been listed once: before that, a missing
+    /// release may just not be seen yet, and acting on it would reinstall.
+    pub async fn wait_synced(&self) {
+        let mut rx = self.unsynced.subscribe();
+        let _ = rx.wait_for(|n| *n == 0).await;
+    }
+
+    pub fn is_synced(&self) -> bool {
+        *self.unsynced.borrow() == 0
+    }
+
+    /// Waits (at most `timeout`) until `done` holds for the release, e.g. until the
+    /// revision helm just wrote has reached the index.
+    pub async fn wait_for(
+        &self,
+        namespace: &str,
+        name: &str,
+        timeout: Duration,
+        done: impl Fn(Option<&ReleaseState>) -> bool,
+    ) -> Option<ReleaseState> {
+        let mut rx = self.changes.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let state = self.get(namespace, name);
+            if done(state.as_ref()) {
+                return state;
+            }
+            rx.borrow_and_update();
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
+                return self.get(namespace, name);
+            }
+        }
+    }
+
+    /// A stream of CRs whose release changed, for a controller's `reconcile_on`.
+    pub fn triggers(
+        &self,
+    ) -> impl futures::Stream<Item = ObjectRef<DynamicObject>> + Send + 'static {
+        futures::stream::unfold(self.triggers.subscribe(), |mut rx| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(r) => return Some((r, rx)),
+                    // missed triggers are covered by the periodic re-check
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+    }
+
+    fn trigger(&self, meta: &SecretMeta) {
+        let Some(name) = meta.labels.get(labels::CR_NAME) else {
+            return;
+        };
+        let mut r = ObjectRef::new_with(name, self.cr_resource.clone());
+        if let Some(ns) = meta.labels.get(labels::CR_NAMESPACE) {
+            r = r.within(ns);
+        }
+        let _ = self.triggers.send(r);
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Applies one watch event of `scope` to the index.
+    fn apply(
+        &self,
+        scope: Option<&str>,
+        event: Event<PartialObjectMeta<Secret>>,
+        synced_once: &mut bool,
+    ) {
+        {
+            let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+            match &event {
+                Event::Apply(s) => index.apply(&meta(s)),
+                Event::Delete(s) => index.delete(&meta(s)),
+                Event::Init => index.relist_begin(scope),
+                Event::InitApply(s) => index.relist_item(scope, meta(s)),
+                Event::InitDone => index.relist_done(scope),
+            }
+        }
+        match &event {
+            Event::Apply(s) | Event::Delete(s) | Event::InitApply(s) => self.trigger(&meta(s)),
+            Event::InitDone if !*synced_once => {
+                *synced_once = true;
+                self.unsynced.send_modify(|n| *n = n.saturating_sub(1));
+            }
+            _ => {}
+        }
+        self.changed();
+    }
+}
+
+fn meta(s: &PartialObjectMeta<Secret>) -> SecretMeta {
+    let m = &s.metadata;
+    SecretMeta {
+        namespace: m.namespace.clone().unwrap_or_default(),
+        labels: m.labels.clone().unwrap_or_default(),
+        created_unix: m.creation_timestamp.as_ref().map(|t| t.0.as_second()),
+    }
+}
+
+/// Watches release Secrets in one scope (a namespace, or all) until the process
+/// ends; watch errors are retried with kube's default backoff.
+pub async fn watch_scope(client: Client, releases: Arc<Releases>, scope: Option<String>) {
+    let api: Api<PartialObjectMeta<Secret>> = match &scope {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
+    };
+    let config = watcher::Config::default().labels("owner=helm");
+    let mut stream = watcher(api, config).default_backoff().boxed();
+    let mut synced_once = false;
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(event) => releases.apply(scope.as_deref(), event, &mut synced_once),
+            Err(e) => {
+                tracing::warn!(scope = scope.as_deref().unwrap_or("*"), error = %e, "release watch failed; retrying")
+            }
+        }
+    }
+}

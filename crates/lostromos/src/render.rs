@@ -1,0 +1,104 @@
+//! `lostromos render`: the values and manifests a CR would get, offline
+//! (the original's `check`).
+
+use std::path::Path;
+
+use kube::api::DynamicObject;
+use serde_json::Value;
+
+use crate::cr::CrView;
+use crate::helm::{argv, HelmArgs, HelmError, HelmRunner};
+use crate::plan::{self, PlanSettings, Rejection};
+use crate::values::{self, ValuesError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("--cr {path}: cannot read it: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("--cr {path}: not a custom resource ({reason}); fix: give a YAML or JSON file with apiVersion, kind, metadata.name and spec")]
+    Parse { path: String, reason: String },
+    #[error(transparent)]
+    Values(#[from] ValuesError),
+    #[error(transparent)]
+    Release(#[from] Rejection),
+    #[error(transparent)]
+    Helm(#[from] HelmError),
+    #[error("values file: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads a CR from a YAML or JSON file.
+pub fn read_cr(path: &Path) -> Result<DynamicObject, RenderError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| RenderError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let value: Value = serde_saphyr::from_str(&text).map_err(|e| RenderError::Parse {
+        path: shown.clone(),
+        reason: e.to_string(),
+    })?;
+    let obj: DynamicObject = serde_json::from_value(value).map_err(|e| RenderError::Parse {
+        path: shown.clone(),
+        reason: e.to_string(),
+    })?;
+    if obj.metadata.name.as_deref().unwrap_or("").is_empty() {
+        return Err(RenderError::Parse {
+            path: shown,
+            reason: "metadata.name is missing".into(),
+        });
+    }
+    Ok(obj)
+}
+
+/// The values as helm gets them, and `helm template`'s output, as one YAML stream:
+/// the values as a comment block, then the manifests.
+pub async fn render(
+    runner: &HelmRunner,
+    helm: &HelmArgs,
+    settings: &PlanSettings,
+    obj: &DynamicObject,
+    work_dir: &Path,
+) -> Result<String, RenderError> {
+    let mut cr = CrView::from_dynamic(obj);
+    // A CR file without a namespace is rendered as if created in `default`.
+    if cr.namespace.is_none() && settings.release_namespace.is_none() {
+        cr.namespace = Some("default".into());
+    }
+    let values = values::build(&settings.values, &cr)?;
+    let target = plan::release_ref(settings, &cr)?;
+    let mut file = tempfile::Builder::new()
+        .prefix("values-")
+        .suffix(".json")
+        .tempfile_in(work_dir)?;
+    serde_json::to_writer(&mut file, &values).map_err(std::io::Error::other)?;
+    let out = runner
+        .run(
+            &helm.template(&target.name, &target.namespace, file.path()),
+            helm.timeout,
+        )
+        .await?;
+    let pretty = serde_json::to_string_pretty(&values).map_err(std::io::Error::other)?;
+    let mut text = format!(
+        "# release {} in namespace {}\n# values:\n",
+        target.name, target.namespace
+    );
+    for line in pretty.lines() {
+        text.push_str("#   ");
+        text.push_str(line);
+        text.push('\n');
+    }
+    text.push_str(&out.stdout);
+    Ok(text)
+}
+
+/// `helm version` output of the configured binary.
+pub async fn helm_version(runner: &HelmRunner) -> Result<String, HelmError> {
+    let out = runner
+        .run(&argv::version(), std::time::Duration::from_secs(30))
+        .await?;
+    Ok(out.stdout.trim().to_owned())
+}
