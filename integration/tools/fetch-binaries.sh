@@ -18,6 +18,12 @@ log() { printf 'fetch-binaries: %s\n' "$*" >&2; }
 need() { command -v "$1" >/dev/null || { log "missing '$1': $2"; exit 1; }; }
 need go "install Go (https://go.dev) or apt-get install golang"
 need npm "install Node.js with npm"
+need flock "install util-linux"
+
+# Concurrent runs (parallel test processes) wait for each other instead of
+# racing on the same temporary files.
+exec 9>"$cache/.lock"
+flock 9
 
 # A throwaway Go module whose only job is to build one main package.
 go_build() { # <module@version> <package> <output> [replace lines...]

@@ -203,10 +203,10 @@ async fn step(obj: &DynamicObject, ctx: &Context) -> Result<Step, ReconcileError
             Ok(Step::Done(ctx.periodic()))
         }
         plan::Action::Install(d) => {
-            apply(obj, &cr, ctx, &target, release.as_ref(), d, "Install").await
+            apply(obj, &cr, ctx, &target, release.as_ref(), d, Verb::Install).await
         }
         plan::Action::Upgrade(d) => {
-            apply(obj, &cr, ctx, &target, release.as_ref(), d, "Upgrade").await
+            apply(obj, &cr, ctx, &target, release.as_ref(), d, Verb::Upgrade).await
         }
         plan::Action::Recover(r) => recover(obj, &cr, ctx, &target, release.as_ref(), r).await,
         plan::Action::Wait { after_secs, reason } => {
@@ -265,6 +265,33 @@ fn ready_message(info: &ReleaseInfo) -> String {
     )
 }
 
+#[derive(Clone, Copy)]
+enum Verb {
+    Install,
+    Upgrade,
+}
+
+impl Verb {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Install => "Install",
+            Self::Upgrade => "Upgrade",
+        }
+    }
+    fn progressive(self) -> &'static str {
+        match self {
+            Self::Install => "Installing",
+            Self::Upgrade => "Upgrading",
+        }
+    }
+    fn past(self) -> &'static str {
+        match self {
+            Self::Install => "Installed",
+            Self::Upgrade => "Upgraded",
+        }
+    }
+}
+
 /// Install or upgrade with `helm upgrade --install`.
 async fn apply(
     obj: &DynamicObject,
@@ -273,17 +300,17 @@ async fn apply(
     target: &ReleaseRef,
     before: Option<&ReleaseState>,
     desired: Desired,
-    verb: &'static str,
+    verb: Verb,
 ) -> Result<Step, ReconcileError> {
     let prior = before.map(|r| release_info(ctx, target, r));
     report(
         obj,
         ctx,
         &Outcome::Progressing {
-            reason: format!("{verb}ing"),
+            reason: verb.progressive().into(),
             message: format!(
                 "helm {} of release {}/{} running",
-                verb.to_lowercase(),
+                verb.name().to_lowercase(),
                 target.namespace,
                 target.name
             ),
@@ -321,7 +348,7 @@ async fn apply(
     let result = run_helm(ctx, cr, target, &inv).await;
     drop(file);
     if let Err(e) = result {
-        return fail(obj, cr, ctx, verb, e, prior).await;
+        return fail(obj, cr, ctx, verb.name(), e, prior).await;
     }
     let expected = desired.expected_revision;
     let after = ctx
@@ -345,8 +372,8 @@ async fn apply(
         ctx,
         obj,
         EventType::Normal,
-        &format!("{verb}ed"),
-        verb,
+        verb.past(),
+        verb.name(),
         Some(ready_message(&info)),
     )
     .await;

@@ -1,0 +1,327 @@
+//! Harness for the integration suite: the real `lostromos` binary, the real
+//! control plane (`testenv`), real helm. Each test gets its own namespace and
+//! its own Lostrómos process watching only that namespace.
+//!
+//! `LOSTROMOS_TEST_HELM=3` runs the suite with helm 3 (default: helm 4).
+
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+use testenv::Cluster;
+
+pub const GROUP: &str = "test.lostromos.dev";
+pub const FINALIZER: &str = "lostromos.dev/helm-release";
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A chart of the suite's own (`integration/charts/NAME`).
+pub fn chart(name: &str) -> String {
+    repo_root().join("integration/charts").join(name).to_string_lossy().into_owned()
+}
+
+/// The helm under test: `LOSTROMOS_TEST_HELM=3` or 4 (default).
+pub fn helm_binary() -> PathBuf {
+    let bins = testenv::Binaries::locate().expect("test binaries");
+    match std::env::var("LOSTROMOS_TEST_HELM").as_deref() {
+        Ok("3") | Ok("v3") => bins.helm3.clone(),
+        _ => bins.helm4.clone(),
+    }
+}
+
+/// Builds the `lostromos` binary once per test process (cargo does not build
+/// another package's binary for a test).
+pub fn lostromos_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "lostromos", "--bin", "lostromos"])
+            .current_dir(repo_root())
+            .status()
+            .expect("running cargo build");
+        assert!(status.success(), "cargo build -p lostromos failed");
+        let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root().join("target"));
+        target.join("debug/lostromos")
+    })
+}
+
+/// Polls `probe` every 200 ms until it returns `Some`, or panics after `timeout`
+/// naming what was awaited.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// One test's namespace on the shared cluster, with the suite's CRDs installed.
+pub struct TestNs {
+    pub cluster: &'static Cluster,
+    pub ns: String,
+}
+
+impl TestNs {
+    pub fn new(prefix: &str) -> Self {
+        let cluster = testenv::shared();
+        static CRDS: OnceLock<()> = OnceLock::new();
+        CRDS.get_or_init(|| {
+            let crd = repo_root().join("integration/fixtures/widgets-crd.yaml");
+            cluster.kubectl(["apply", "-f", &crd.to_string_lossy()]).expect("apply CRDs");
+            cluster
+                .kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/widgets.test.lostromos.dev", "crd/clusterwidgets.test.lostromos.dev"])
+                .expect("CRDs established");
+        });
+        let ns = cluster.create_namespace(prefix).expect("namespace");
+        Self { cluster, ns }
+    }
+
+    /// `kubectl -n NS ARGS`.
+    pub fn kubectl(&self, args: &[&str]) -> anyhow::Result<String> {
+        let mut all = vec!["-n", self.ns.as_str()];
+        all.extend_from_slice(args);
+        self.cluster.kubectl(all)
+    }
+
+    pub fn apply(&self, yaml: &str) {
+        self.cluster.kubectl_stdin(["-n", &self.ns, "apply", "-f", "-"], yaml).expect("kubectl apply");
+    }
+
+    /// Applies a Widget with the given spec (JSON) and extra metadata (JSON object).
+    pub fn apply_widget(&self, name: &str, spec: Value) {
+        self.apply_widget_meta(name, spec, serde_json::json!({}));
+    }
+
+    pub fn apply_widget_meta(&self, name: &str, spec: Value, extra_meta: Value) {
+        let mut meta = serde_json::json!({"name": name, "namespace": self.ns});
+        if let (Some(m), Some(extra)) = (meta.as_object_mut(), extra_meta.as_object()) {
+            m.extend(extra.clone());
+        }
+        let obj = serde_json::json!({
+            "apiVersion": format!("{GROUP}/v1"), "kind": "Widget", "metadata": meta, "spec": spec,
+        });
+        self.apply(&obj.to_string());
+    }
+
+    /// The Widget as JSON, or `None` when it does not exist.
+    pub fn widget(&self, name: &str) -> Option<Value> {
+        let out = self.kubectl(&["get", "widget", name, "-o", "json", "--ignore-not-found"]).ok()?;
+        if out.trim().is_empty() {
+            return None;
+        }
+        serde_json::from_str(&out).ok()
+    }
+
+    /// The status of a condition type, e.g. `Some("True")`.
+    pub fn condition(&self, name: &str, type_: &str) -> Option<Value> {
+        let w = self.widget(name)?;
+        w["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == type_).cloned()
+    }
+
+    /// Waits until the Widget is Ready for its current generation and returns it.
+    pub fn wait_ready(&self, name: &str) -> Value {
+        wait_for(&format!("widget {name} Ready"), Duration::from_secs(90), || {
+            let w = self.widget(name)?;
+            let generation = w["metadata"]["generation"].clone();
+            let ready = w["status"]["conditions"].as_array()?.iter().any(|c| {
+                c["type"] == "Ready" && c["status"] == "True" && c["observedGeneration"] == generation
+            });
+            ready.then_some(w)
+        })
+    }
+
+    /// Runs the helm under test against this namespace.
+    pub fn helm(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = Command::new(helm_binary())
+            .args(args)
+            .args(["--namespace", &self.ns])
+            .env("KUBECONFIG", self.cluster.kubeconfig())
+            .env("NO_COLOR", "1")
+            .output()?;
+        anyhow::ensure!(out.status.success(), "helm {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// `helm list` in this namespace, every state: release name -> (revision, status).
+    pub fn releases(&self) -> Vec<(String, u64, String)> {
+        let out = self.helm(&["list", "--all", "-o", "json"]).or_else(|_| self.helm(&["list", "-o", "json"]));
+        let v: Value = serde_json::from_str(&out.unwrap_or_default()).unwrap_or(Value::Null);
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|r| {
+                        let rev = r["revision"].as_str().and_then(|s| s.parse().ok()).or(r["revision"].as_u64()).unwrap_or(0);
+                        (r["name"].as_str().unwrap_or("").to_owned(), rev, r["status"].as_str().unwrap_or("").to_owned())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn release(&self, name: &str) -> Option<(u64, String)> {
+        self.releases().into_iter().find(|(n, _, _)| n == name).map(|(_, rev, st)| (rev, st))
+    }
+
+    /// The values a release of the `configmap` chart got, read back from its ConfigMap.
+    pub fn released_values(&self, release: &str) -> Option<Value> {
+        let out = self.kubectl(&["get", "configmap", &format!("{release}-values"), "-o", "jsonpath={.data.values\\.json}"]).ok()?;
+        serde_json::from_str(&out).ok()
+    }
+
+    /// Events recorded on a Widget: (type, reason, note).
+    pub fn events(&self, name: &str) -> Vec<(String, String, String)> {
+        let out = self
+            .kubectl(&["get", "events.events.k8s.io", "-o", "json", "--field-selector", &format!("regarding.name={name}")])
+            .unwrap_or_default();
+        let v: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
+        v["items"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| {
+                        let s = |k: &str| e[k].as_str().unwrap_or("").to_owned();
+                        (s("type"), s("reason"), s("note"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A running `lostromos run` watching one test namespace, with a helm wrapper
+/// that records every helm process it starts.
+pub struct Lostromos {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    args: Vec<String>,
+    kubeconfig: PathBuf,
+}
+
+impl Lostromos {
+    /// Starts Lostrómos for Widgets in `ns` with the given chart and extra flags.
+    pub fn start(ns: &TestNs, chart: &str, extra: &[&str]) -> Self {
+        let mut args: Vec<String> = ["run", "--group", GROUP, "--version", "v1", "--kind", "Widget", "--namespace", &ns.ns, "--chart", chart]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Self::start_args(ns.cluster.kubeconfig(), args)
+    }
+
+    /// Starts Lostrómos with exactly these arguments (after `lostromos`).
+    pub fn start_args(kubeconfig: &Path, args: Vec<String>) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wrapper = dir.path().join("helm");
+        let calls = dir.path().join("helm-calls.log");
+        let script = format!(
+            "#!/bin/sh\necho \"$1\" >> '{}'\nexec '{}' \"$@\"\n",
+            calls.display(),
+            helm_binary().display()
+        );
+        std::fs::write(&wrapper, script).expect("write helm wrapper");
+        std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+        let mut me = Self { child: None, dir, args, kubeconfig: kubeconfig.to_path_buf() };
+        me.restart();
+        me
+    }
+
+    /// (Re)starts the process with the same arguments; the helm log is kept.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("lostromos.log"))
+            .expect("log file");
+        let child = Command::new(lostromos_binary())
+            .args(&self.args)
+            .arg("--helm-binary")
+            .arg(self.dir.path().join("helm"))
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("RUST_LOG", "info,lostromos=debug,kube=warn")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            // its own group, so a kill takes its helm children too, like a pod's end
+            .process_group(0)
+            .spawn()
+            .expect("spawn lostromos");
+        self.child = Some(child);
+    }
+
+    /// SIGKILLs Lostrómos and every helm process it started, as when its pod is
+    /// killed. helm runs in process groups of its own, so they are found by parent.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = child.id() as i32;
+            let helms = children_of(pid);
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+            for h in helms {
+                let _ = killpg(Pid::from_raw(h), Signal::SIGKILL);
+            }
+            let _ = child.wait();
+        }
+    }
+
+    /// Pids of the helm processes running right now.
+    pub fn running_helms(&self) -> Vec<i32> {
+        self.child.as_ref().map(|c| children_of(c.id() as i32)).unwrap_or_default()
+    }
+
+    /// The helm processes started, by sub-command (`upgrade`, `uninstall`, ...),
+    /// leaving out the start-up checks (`version`, `show`).
+    pub fn helm_calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("helm-calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !matches!(*l, "version" | "show" | "pull"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("lostromos.log")).unwrap_or_default()
+    }
+
+    /// Whether the process has exited, and with what code.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+}
+
+/// Direct children of `parent`, from /proc.
+fn children_of(parent: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // the fields after the command name: state, ppid, ...
+            let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+            after.split_whitespace().nth(1).and_then(|p| p.parse::<i32>().ok()) == Some(parent)
+        })
+        .collect()
+}
+
+impl Drop for Lostromos {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = writeln!(std::io::stderr(), "---- lostromos log ----\n{}", self.logs());
+        }
+        self.kill();
+    }
+}
