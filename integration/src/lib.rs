@@ -5,7 +5,6 @@
 //! `LOSTROMOS_TEST_HELM=3` runs the suite with helm 3 (default: helm 4).
 
 use std::io::Write;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -25,7 +24,11 @@ pub fn repo_root() -> PathBuf {
 
 /// A chart of the suite's own (`integration/charts/NAME`).
 pub fn chart(name: &str) -> String {
-    repo_root().join("integration/charts").join(name).to_string_lossy().into_owned()
+    repo_root()
+        .join("integration/charts")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// The helm under test: `LOSTROMOS_TEST_HELM=3` or 4 (default).
@@ -49,7 +52,9 @@ pub fn lostromos_binary() -> &'static Path {
             .status()
             .expect("running cargo build");
         assert!(status.success(), "cargo build -p lostromos failed");
-        let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root().join("target"));
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| repo_root().join("target"));
         target.join("debug/lostromos")
     })
 }
@@ -62,7 +67,10 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Opt
         if let Some(v) = probe() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -79,9 +87,17 @@ impl TestNs {
         static CRDS: OnceLock<()> = OnceLock::new();
         CRDS.get_or_init(|| {
             let crd = repo_root().join("integration/fixtures/widgets-crd.yaml");
-            cluster.kubectl(["apply", "-f", &crd.to_string_lossy()]).expect("apply CRDs");
             cluster
-                .kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/widgets.test.lostromos.dev", "crd/clusterwidgets.test.lostromos.dev"])
+                .kubectl(["apply", "-f", &crd.to_string_lossy()])
+                .expect("apply CRDs");
+            cluster
+                .kubectl([
+                    "wait",
+                    "--for=condition=Established",
+                    "--timeout=60s",
+                    "crd/widgets.test.lostromos.dev",
+                    "crd/clusterwidgets.test.lostromos.dev",
+                ])
                 .expect("CRDs established");
         });
         let ns = cluster.create_namespace(prefix).expect("namespace");
@@ -96,7 +112,9 @@ impl TestNs {
     }
 
     pub fn apply(&self, yaml: &str) {
-        self.cluster.kubectl_stdin(["-n", &self.ns, "apply", "-f", "-"], yaml).expect("kubectl apply");
+        self.cluster
+            .kubectl_stdin(["-n", &self.ns, "apply", "-f", "-"], yaml)
+            .expect("kubectl apply");
     }
 
     /// Applies a Widget with the given spec (JSON) and extra metadata (JSON object).
@@ -117,7 +135,9 @@ impl TestNs {
 
     /// The Widget as JSON, or `None` when it does not exist.
     pub fn widget(&self, name: &str) -> Option<Value> {
-        let out = self.kubectl(&["get", "widget", name, "-o", "json", "--ignore-not-found"]).ok()?;
+        let out = self
+            .kubectl(&["get", "widget", name, "-o", "json", "--ignore-not-found"])
+            .ok()?;
         if out.trim().is_empty() {
             return None;
         }
@@ -127,19 +147,29 @@ impl TestNs {
     /// The status of a condition type, e.g. `Some("True")`.
     pub fn condition(&self, name: &str, type_: &str) -> Option<Value> {
         let w = self.widget(name)?;
-        w["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == type_).cloned()
+        w["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == type_)
+            .cloned()
     }
 
     /// Waits until the Widget is Ready for its current generation and returns it.
     pub fn wait_ready(&self, name: &str) -> Value {
-        wait_for(&format!("widget {name} Ready"), Duration::from_secs(90), || {
-            let w = self.widget(name)?;
-            let generation = w["metadata"]["generation"].clone();
-            let ready = w["status"]["conditions"].as_array()?.iter().any(|c| {
-                c["type"] == "Ready" && c["status"] == "True" && c["observedGeneration"] == generation
-            });
-            ready.then_some(w)
-        })
+        wait_for(
+            &format!("widget {name} Ready"),
+            Duration::from_secs(90),
+            || {
+                let w = self.widget(name)?;
+                let generation = w["metadata"]["generation"].clone();
+                let ready = w["status"]["conditions"].as_array()?.iter().any(|c| {
+                    c["type"] == "Ready"
+                        && c["status"] == "True"
+                        && c["observedGeneration"] == generation
+                });
+                ready.then_some(w)
+            },
+        )
     }
 
     /// Runs the helm under test against this namespace.
@@ -150,20 +180,34 @@ impl TestNs {
             .env("KUBECONFIG", self.cluster.kubeconfig())
             .env("NO_COLOR", "1")
             .output()?;
-        anyhow::ensure!(out.status.success(), "helm {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        anyhow::ensure!(
+            out.status.success(),
+            "helm {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// `helm list` in this namespace, every state: release name -> (revision, status).
     pub fn releases(&self) -> Vec<(String, u64, String)> {
-        let out = self.helm(&["list", "--all", "-o", "json"]).or_else(|_| self.helm(&["list", "-o", "json"]));
+        let out = self
+            .helm(&["list", "--all", "-o", "json"])
+            .or_else(|_| self.helm(&["list", "-o", "json"]));
         let v: Value = serde_json::from_str(&out.unwrap_or_default()).unwrap_or(Value::Null);
         v.as_array()
             .map(|a| {
                 a.iter()
                     .map(|r| {
-                        let rev = r["revision"].as_str().and_then(|s| s.parse().ok()).or(r["revision"].as_u64()).unwrap_or(0);
-                        (r["name"].as_str().unwrap_or("").to_owned(), rev, r["status"].as_str().unwrap_or("").to_owned())
+                        let rev = r["revision"]
+                            .as_str()
+                            .and_then(|s| s.parse().ok())
+                            .or(r["revision"].as_u64())
+                            .unwrap_or(0);
+                        (
+                            r["name"].as_str().unwrap_or("").to_owned(),
+                            rev,
+                            r["status"].as_str().unwrap_or("").to_owned(),
+                        )
                     })
                     .collect()
             })
@@ -171,19 +215,37 @@ impl TestNs {
     }
 
     pub fn release(&self, name: &str) -> Option<(u64, String)> {
-        self.releases().into_iter().find(|(n, _, _)| n == name).map(|(_, rev, st)| (rev, st))
+        self.releases()
+            .into_iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, rev, st)| (rev, st))
     }
 
     /// The values a release of the `configmap` chart got, read back from its ConfigMap.
     pub fn released_values(&self, release: &str) -> Option<Value> {
-        let out = self.kubectl(&["get", "configmap", &format!("{release}-values"), "-o", "jsonpath={.data.values\\.json}"]).ok()?;
+        let out = self
+            .kubectl(&[
+                "get",
+                "configmap",
+                &format!("{release}-values"),
+                "-o",
+                "jsonpath={.data.values\\.json}",
+            ])
+            .ok()?;
         serde_json::from_str(&out).ok()
     }
 
     /// Events recorded on a Widget: (type, reason, note).
     pub fn events(&self, name: &str) -> Vec<(String, String, String)> {
         let out = self
-            .kubectl(&["get", "events.events.k8s.io", "-o", "json", "--field-selector", &format!("regarding.name={name}")])
+            .kubectl(&[
+                "get",
+                "events.events.k8s.io",
+                "-o",
+                "json",
+                "--field-selector",
+                &format!("regarding.name={name}"),
+            ])
             .unwrap_or_default();
         let v: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
         v["items"]
@@ -212,10 +274,22 @@ pub struct Lostromos {
 impl Lostromos {
     /// Starts Lostrómos for Widgets in `ns` with the given chart and extra flags.
     pub fn start(ns: &TestNs, chart: &str, extra: &[&str]) -> Self {
-        let mut args: Vec<String> = ["run", "--group", GROUP, "--version", "v1", "--kind", "Widget", "--namespace", &ns.ns, "--chart", chart]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut args: Vec<String> = [
+            "run",
+            "--group",
+            GROUP,
+            "--version",
+            "v1",
+            "--kind",
+            "Widget",
+            "--namespace",
+            &ns.ns,
+            "--chart",
+            chart,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         args.extend(extra.iter().map(|s| s.to_string()));
         Self::start_args(ns.cluster.kubeconfig(), args)
     }
@@ -231,8 +305,17 @@ impl Lostromos {
             helm_binary().display()
         );
         std::fs::write(&wrapper, script).expect("write helm wrapper");
-        std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
-        let mut me = Self { child: None, dir, args, kubeconfig: kubeconfig.to_path_buf() };
+        std::fs::set_permissions(
+            &wrapper,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod");
+        let mut me = Self {
+            child: None,
+            dir,
+            args,
+            kubeconfig: kubeconfig.to_path_buf(),
+        };
         me.restart();
         me
     }
@@ -245,8 +328,8 @@ impl Lostromos {
             .append(true)
             .open(self.dir.path().join("lostromos.log"))
             .expect("log file");
-        let child = Command::new(lostromos_binary())
-            .args(&self.args)
+        let mut cmd = Command::new(lostromos_binary());
+        cmd.args(&self.args)
             .arg("--helm-binary")
             .arg(self.dir.path().join("helm"))
             .env("KUBECONFIG", &self.kubeconfig)
@@ -254,11 +337,9 @@ impl Lostromos {
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            // its own group, so a kill takes its helm children too, like a pod's end
-            .process_group(0)
-            .spawn()
-            .expect("spawn lostromos");
+            .stderr(log);
+        // its own process group, and it dies with the test process even if that is killed
+        let child = testenv::spawn(cmd).expect("spawn lostromos");
         self.child = Some(child);
     }
 
@@ -278,7 +359,10 @@ impl Lostromos {
 
     /// Pids of the helm processes running right now.
     pub fn running_helms(&self) -> Vec<i32> {
-        self.child.as_ref().map(|c| children_of(c.id() as i32)).unwrap_or_default()
+        self.child
+            .as_ref()
+            .map(|c| children_of(c.id() as i32))
+            .unwrap_or_default()
     }
 
     /// The helm processes started, by sub-command (`upgrade`, `uninstall`, ...),
@@ -298,13 +382,17 @@ impl Lostromos {
 
     /// Whether the process has exited, and with what code.
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 }
 
 /// Direct children of `parent`, from /proc.
 fn children_of(parent: i32) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     entries
         .filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
@@ -312,7 +400,11 @@ fn children_of(parent: i32) -> Vec<i32> {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             // the fields after the command name: state, ppid, ...
             let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-            after.split_whitespace().nth(1).and_then(|p| p.parse::<i32>().ok()) == Some(parent)
+            after
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<i32>().ok())
+                == Some(parent)
         })
         .collect()
 }
@@ -320,7 +412,11 @@ fn children_of(parent: i32) -> Vec<i32> {
 impl Drop for Lostromos {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let _ = writeln!(std::io::stderr(), "---- lostromos log ----\n{}", self.logs());
+            let _ = writeln!(
+                std::io::stderr(),
+                "---- lostromos log ----\n{}",
+                self.logs()
+            );
         }
         self.kill();
     }

@@ -10,21 +10,36 @@ use serde_json::json;
 fn create_installs_with_spec_as_values_and_reports_ready() {
     let t = TestNs::new("create");
     let _l = Lostromos::start(&t, &chart("configmap"), &[]);
-    t.apply_widget("alpha", json!({"color": "blue", "size": 3, "nested": {"list": [1, "two"]}}));
+    t.apply_widget(
+        "alpha",
+        json!({"color": "blue", "size": 3, "nested": {"list": [1, "two"]}}),
+    );
 
     let w = t.wait_ready("alpha");
     assert_eq!(w["status"]["release"]["revision"], 1);
     assert_eq!(w["status"]["release"]["status"], "deployed");
     assert_eq!(w["status"]["release"]["name"], "alpha");
-    assert_eq!(w["status"]["observedGeneration"], w["metadata"]["generation"]);
-    assert!(w["metadata"]["finalizers"].as_array().unwrap().iter().any(|f| f == FINALIZER));
+    assert_eq!(
+        w["status"]["observedGeneration"],
+        w["metadata"]["generation"]
+    );
+    assert!(w["metadata"]["finalizers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f == FINALIZER));
     assert_eq!(t.release("alpha"), Some((1, "deployed".into())));
     assert_eq!(
         t.released_values("alpha"),
         Some(json!({"color": "blue", "size": 3, "nested": {"list": [1, "two"]}}))
     );
     let events = t.events("alpha");
-    assert!(events.iter().any(|(ty, reason, _)| ty == "Normal" && reason == "Installed"), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|(ty, reason, _)| ty == "Normal" && reason == "Installed"),
+        "{events:?}"
+    );
 }
 
 #[test]
@@ -43,20 +58,30 @@ fn change_upgrades_and_same_spec_does_not() {
 
     // Re-applying the same spec, and touching only a label, starts no helm process.
     t.apply_widget("beta", json!({"color": "green"}));
-    t.kubectl(&["label", "widget", "beta", "touched=yes"]).unwrap();
+    t.kubectl(&["label", "widget", "beta", "touched=yes"])
+        .unwrap();
     // the label change reached the controller once its status is re-observed; a
     // Skip leaves no trace but the absence of a process, so give it a reconcile
     // cycle to (not) act: wait until the CR's resourceVersion stays put.
     let rv = |t: &TestNs| t.widget("beta").unwrap()["metadata"]["resourceVersion"].clone();
     let mut last = rv(&t);
     let mut stable = 0;
-    wait_for("the CR to stay unchanged for 2 s", Duration::from_secs(30), || {
-        let now = rv(&t);
-        stable = if now == last { stable + 1 } else { 0 };
-        last = now;
-        (stable >= 10).then_some(())
-    });
-    assert_eq!(l.helm_calls().len(), upgrades_before, "helm calls: {:?}", l.helm_calls());
+    wait_for(
+        "the CR to stay unchanged for 2 s",
+        Duration::from_secs(30),
+        || {
+            let now = rv(&t);
+            stable = if now == last { stable + 1 } else { 0 };
+            last = now;
+            (stable >= 10).then_some(())
+        },
+    );
+    assert_eq!(
+        l.helm_calls().len(),
+        upgrades_before,
+        "helm calls: {:?}",
+        l.helm_calls()
+    );
     assert_eq!(t.release("beta"), Some((2, "deployed".into())));
 }
 
@@ -67,10 +92,17 @@ fn delete_uninstalls_and_releases_the_finalizer() {
     t.apply_widget("gamma", json!({"a": 1}));
     t.wait_ready("gamma");
 
-    t.kubectl(&["delete", "widget", "gamma", "--wait=false"]).unwrap();
-    wait_for("the CR to be gone", Duration::from_secs(60), || t.widget("gamma").is_none().then_some(()));
+    t.kubectl(&["delete", "widget", "gamma", "--wait=false"])
+        .unwrap();
+    wait_for("the CR to be gone", Duration::from_secs(60), || {
+        t.widget("gamma").is_none().then_some(())
+    });
     assert_eq!(t.release("gamma"), None);
-    assert!(t.kubectl(&["get", "configmap", "gamma-values", "--ignore-not-found"]).unwrap().trim().is_empty());
+    assert!(t
+        .kubectl(&["get", "configmap", "gamma-values", "--ignore-not-found"])
+        .unwrap()
+        .trim()
+        .is_empty());
 }
 
 #[test]
@@ -81,14 +113,17 @@ fn delete_while_stopped_uninstalls_after_restart() {
     t.wait_ready("delta");
     l.kill();
 
-    t.kubectl(&["delete", "widget", "delta", "--wait=false"]).unwrap();
+    t.kubectl(&["delete", "widget", "delta", "--wait=false"])
+        .unwrap();
     // the finalizer holds the CR (and the release) until Lostrómos is back
     let w = t.widget("delta").expect("CR held by the finalizer");
     assert!(w["metadata"]["deletionTimestamp"].is_string());
     assert_eq!(t.release("delta"), Some((1, "deployed".into())));
 
     l.restart();
-    wait_for("the CR to be gone", Duration::from_secs(60), || t.widget("delta").is_none().then_some(()));
+    wait_for("the CR to be gone", Duration::from_secs(60), || {
+        t.widget("delta").is_none().then_some(())
+    });
     assert_eq!(t.release("delta"), None);
 }
 
@@ -114,9 +149,22 @@ fn release_upgraded_by_hand_is_put_back() {
     t.wait_ready("zeta");
 
     // someone changes the values behind Lostrómos's back (labels carry over)
-    t.helm(&["upgrade", "zeta", &chart("configmap"), "--set", "a=2", "--reuse-values"]).unwrap();
-    wait_for("the CR's values to be restored", Duration::from_secs(60), || {
-        let (rev, st) = t.release("zeta")?;
-        (rev >= 3 && st == "deployed" && t.released_values("zeta") == Some(json!({"a": 1}))).then_some(())
-    });
+    t.helm(&[
+        "upgrade",
+        "zeta",
+        &chart("configmap"),
+        "--set",
+        "a=2",
+        "--reuse-values",
+    ])
+    .unwrap();
+    wait_for(
+        "the CR's values to be restored",
+        Duration::from_secs(60),
+        || {
+            let (rev, st) = t.release("zeta")?;
+            (rev >= 3 && st == "deployed" && t.released_values("zeta") == Some(json!({"a": 1})))
+                .then_some(())
+        },
+    );
 }
