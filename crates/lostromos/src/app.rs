@@ -15,6 +15,7 @@ use kube::Client;
 
 use lostromos::chart;
 use lostromos::controller::{self, Context};
+use lostromos::helm::process::deadline_for;
 use lostromos::helm::{version as helm_version, HelmArgs, HelmRunner};
 use lostromos::plan::PlanSettings;
 use lostromos::releases::{self, Releases};
@@ -88,8 +89,8 @@ fn plan_settings(s: &Settings, chart_digest: String) -> PlanSettings {
         release_namespace: s.release_namespace.clone(),
         values: s.values.clone(),
         chart_digest,
-        pending_stuck_after_secs: (s.timeout + HELM_GRACE + std::time::Duration::from_secs(30))
-            .as_secs() as i64,
+        // no helm process of any Lostrómos can still hold the release by then
+        pending_stuck_after_secs: (deadline_for(s.timeout) + HELM_GRACE).as_secs() as i64,
     }
 }
 

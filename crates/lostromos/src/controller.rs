@@ -166,6 +166,7 @@ async fn step(obj: &DynamicObject, ctx: &Context) -> Result<Step, ReconcileError
         .and_then(|t| ctx.releases.get(&t.namespace, &t.name));
     let p = plan::plan(&ctx.plan, &cr, release.as_ref(), now_unix());
 
+    tracing::debug!(cr = %cr.key(), action = action_name(&p.action), "plan");
     if ctx.dry_run {
         tracing::info!(cr = %cr.key(), release = target.as_ref().map(|t| t.name.as_str()), action = action_name(&p.action), "dry run: would act");
         return Ok(Step::Done(ctx.periodic()));

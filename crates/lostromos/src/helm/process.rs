@@ -31,13 +31,17 @@ pub struct RunOutput {
     pub duration: Duration,
 }
 
+/// When we stop a helm process ourselves: after its own `--timeout` plus as much
+/// again (at most 30 s), since one helm operation may wait more than once.
+pub fn deadline_for(timeout: Duration) -> Duration {
+    timeout + timeout.min(Duration::from_secs(30))
+}
+
 /// Runs helm for the whole process: binary, environment, limits.
 #[derive(Debug)]
 pub struct HelmRunner {
     binary: PathBuf,
     env: Vec<(OsString, OsString)>,
-    /// Added to helm's own timeout before we stop it ourselves.
-    slack: Duration,
     /// Between SIGTERM and SIGKILL.
     grace: Duration,
     permits: Arc<Semaphore>,
@@ -54,7 +58,6 @@ impl HelmRunner {
         Self {
             binary,
             env,
-            slack: Duration::from_secs(30),
             grace,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             started: AtomicU64::new(0),
@@ -66,15 +69,15 @@ impl HelmRunner {
         self.started.load(Ordering::Relaxed)
     }
 
-    /// Waits for a free slot, runs helm, and stops it if it outlives `timeout`
-    /// (helm's own `--timeout`) plus some slack.
+    /// Waits for a free slot, runs helm, and stops it if it outlives
+    /// `deadline_for(timeout)` (`timeout` being helm's own `--timeout`).
     pub async fn run(&self, inv: &Invocation, timeout: Duration) -> Result<RunOutput, HelmError> {
         let _permit = self.permits.acquire().await.map_err(|_| HelmError {
             action: inv.action,
             kind: HelmErrorKind::Spawn,
             message: "shutting down".into(),
         })?;
-        self.run_now(inv, timeout + self.slack).await
+        self.run_now(inv, deadline_for(timeout)).await
     }
 
     async fn run_now(&self, inv: &Invocation, deadline: Duration) -> Result<RunOutput, HelmError> {
@@ -212,6 +215,18 @@ mod tests {
 
     fn runner() -> HelmRunner {
         HelmRunner::new("/bin/sh".into(), vec![], 2, Duration::from_millis(500))
+    }
+
+    #[test]
+    fn deadline_adds_at_most_30s() {
+        assert_eq!(
+            deadline_for(Duration::from_secs(5)),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            deadline_for(Duration::from_secs(300)),
+            Duration::from_secs(330)
+        );
     }
 
     #[tokio::test]
