@@ -10,11 +10,14 @@ use kube::api::{Api, ApiResource, DynamicObject};
 use kube::core::GroupVersion;
 use kube::discovery::{ApiCapabilities, Scope};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::{watcher, Controller};
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::watcher::{self, watcher};
+use kube::runtime::{Controller, WatchStreamExt};
 use kube::Client;
 
 use lostromos::chart;
 use lostromos::controller::{self, Context};
+use lostromos::cr::decision_hash;
 use lostromos::helm::process::deadline_for;
 use lostromos::helm::{version as helm_version, HelmArgs, HelmRunner};
 use lostromos::plan::PlanSettings;
@@ -236,7 +239,15 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
     // One controller per watched namespace; a CR lives in exactly one, so
     // per-object exclusivity still holds.
     let controllers = apis.into_iter().map(|api| {
-        Controller::new_with(api, wc.clone(), resource.clone())
+        let writer = Writer::new(resource.clone());
+        let reader = writer.as_reader();
+        // Only changes that can change a decision wake a CR: not our status writes.
+        let crs = watcher(api, wc.clone())
+            .default_backoff()
+            .reflect(writer)
+            .applied_objects()
+            .predicate_filter(decision_hash, Default::default());
+        Controller::for_stream_with(crs, reader, resource.clone())
             .reconcile_on(releases.triggers())
             .shutdown_on_signal()
             .run(controller::reconcile, controller::error_policy, ctx.clone())

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 
@@ -164,6 +165,10 @@ async fn step(obj: &DynamicObject, ctx: &Context) -> Result<Step, ReconcileError
     let release = target
         .as_ref()
         .and_then(|t| ctx.releases.get(&t.namespace, &t.name));
+    if let Some(t) = &target {
+        let owner = ObjectRef::from_obj_with(obj, ctx.resource.clone());
+        ctx.releases.remember_owner(&t.namespace, &t.name, owner);
+    }
     let p = plan::plan(&ctx.plan, &cr, release.as_ref(), now_unix());
 
     tracing::debug!(cr = %cr.key(), action = action_name(&p.action), "plan");
@@ -227,7 +232,10 @@ async fn step(obj: &DynamicObject, ctx: &Context) -> Result<Step, ReconcileError
             ))))
         }
         plan::Action::Uninstall => uninstall(obj, &cr, ctx, &target).await,
-        plan::Action::ReleaseFinalizer => release_finalizer(obj, &cr, ctx).await,
+        plan::Action::ReleaseFinalizer => {
+            ctx.releases.forget_owner(&target.namespace, &target.name);
+            release_finalizer(obj, &cr, ctx).await
+        }
         plan::Action::Reject(r) => reject(obj, &cr, ctx, &r).await,
     }
 }
@@ -329,10 +337,10 @@ async fn apply(
     let mut stamp = vec![
         (labels::DIGEST, desired.digest.clone()),
         (labels::REVISION, desired.expected_revision.to_string()),
-        (labels::CR_NAME, cr.name.clone()),
+        (labels::CR_NAME, labels::value(&cr.name)),
     ];
     if let Some(ns) = &cr.namespace {
-        stamp.push((labels::CR_NAMESPACE, ns.clone()));
+        stamp.push((labels::CR_NAMESPACE, labels::value(ns)));
     }
     let description = format!(
         "lostromos: {} generation {}",
@@ -471,6 +479,7 @@ async fn uninstall(
         )),
     )
     .await;
+    ctx.releases.forget_owner(&target.namespace, &target.name);
     release_finalizer(obj, cr, ctx).await
 }
 

@@ -124,7 +124,8 @@ fn ownership(cr: &CrView, release: Option<&ReleaseState>) -> Ownership {
         return Ownership::Unstamped;
     };
     let namespace = rel.label(labels::CR_NAMESPACE);
-    if name == cr.name && namespace == cr.namespace.as_deref() {
+    let cr_namespace = cr.namespace.as_deref().map(labels::value);
+    if name == labels::value(&cr.name) && namespace == cr_namespace.as_deref() {
         Ownership::Ours
     } else {
         Ownership::Other(match namespace {

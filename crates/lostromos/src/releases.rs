@@ -1,6 +1,7 @@
 //! The live view of helm releases: metadata-only watches on helm's release
 //! Secrets feed a `ReleaseIndex`; each change also triggers the CR it belongs to.
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -25,6 +26,9 @@ pub struct Releases {
     /// Scopes whose first list has not finished yet.
     unsynced: watch::Sender<usize>,
     triggers: broadcast::Sender<ObjectRef<DynamicObject>>,
+    /// Which CR each release belongs to, learned as CRs are reconciled (label
+    /// values may be shortened, so they cannot always name the CR).
+    owners: RwLock<HashMap<(String, String), ObjectRef<DynamicObject>>>,
     cr_resource: ApiResource,
 }
 
@@ -35,6 +39,7 @@ impl Releases {
             changes: watch::channel(0).0,
             unsynced: watch::channel(scopes).0,
             triggers: broadcast::channel(4096).0,
+            owners: RwLock::default(),
             cr_resource,
         })
     }
@@ -103,15 +108,44 @@ impl Releases {
         })
     }
 
+    /// Records that release `namespace/name` belongs to the CR `owner`.
+    pub fn remember_owner(&self, namespace: &str, name: &str, owner: ObjectRef<DynamicObject>) {
+        let key = (namespace.to_owned(), name.to_owned());
+        let mut owners = self.owners.write().unwrap_or_else(|e| e.into_inner());
+        if owners.get(&key) != Some(&owner) {
+            owners.insert(key, owner);
+        }
+    }
+
+    pub fn forget_owner(&self, namespace: &str, name: &str) {
+        self.owners
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(namespace.to_owned(), name.to_owned()));
+    }
+
     fn trigger(&self, meta: &SecretMeta) {
-        let Some(name) = meta.labels.get(labels::CR_NAME) else {
+        let Some(release) = meta.labels.get("name") else {
             return;
         };
-        let mut r = ObjectRef::new_with(name, self.cr_resource.clone());
-        if let Some(ns) = meta.labels.get(labels::CR_NAMESPACE) {
-            r = r.within(ns);
+        let known = self
+            .owners
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(meta.namespace.clone(), release.clone()))
+            .cloned();
+        // Before a CR is first reconciled, its labels name it (when they fit).
+        let owner = known.or_else(|| {
+            let name = meta.labels.get(labels::CR_NAME)?;
+            let r = ObjectRef::new_with(name, self.cr_resource.clone());
+            Some(match meta.labels.get(labels::CR_NAMESPACE) {
+                Some(ns) => r.within(ns),
+                None => r,
+            })
+        });
+        if let Some(r) = owner {
+            let _ = self.triggers.send(r);
         }
-        let _ = self.triggers.send(r);
     }
 
     fn changed(&self) {
