@@ -417,6 +417,8 @@ fn two_crs_created_together_for_one_release_end_with_one_owner_and_its_values() 
     // the release carries the winner's values and stamp, at the revision the winner reports
     let (revision, status) = rel.release("same").expect("release");
     assert_eq!(status, "deployed");
+    // one install and no second writer: the loser never upgraded it
+    assert_eq!(revision, 1, "helm calls: {:?}", l.helm_calls());
     assert_eq!(
         rel.released_values("same"),
         Some(json!({"owner": owner})),

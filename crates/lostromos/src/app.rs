@@ -303,9 +303,12 @@ pub async fn version(helm_binary: PathBuf) -> anyhow::Result<()> {
         HELM_GRACE,
     );
     let _ = work;
-    match render::helm_version(&runner).await {
-        Ok(v) => println!("helm {v}"),
-        Err(e) => println!("helm: not available ({e})"),
-    }
+    let v = render::helm_version(&runner).await.with_context(|| {
+        format!(
+            "helm ({}) is not available; fix: install helm 3.13+ or 4, or set --helm-binary",
+            helm_binary.display()
+        )
+    })?;
+    println!("helm {v}");
     Ok(())
 }

@@ -25,13 +25,13 @@ pub struct Chart {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChartError {
-    #[error("--chart {chart}: {source}; fix: point --chart at a chart directory, a .tgz, or a reference helm can pull (with --chart-version)")]
-    Helm { chart: String, source: HelmError },
-    #[error("--chart {chart}: cannot read {path}: {source}")]
+    #[error("--chart {chart}: {cause}; fix: point --chart at a chart directory, a .tgz, or a reference helm can pull (with --chart-version)")]
+    Helm { chart: String, cause: HelmError },
+    #[error("--chart {chart}: cannot read {path}: {cause}")]
     Read {
         chart: String,
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("--chart {chart}: helm pull wrote no chart archive")]
     NothingPulled { chart: String },
@@ -46,19 +46,26 @@ pub async fn resolve(
     work: &Path,
     timeout: std::time::Duration,
 ) -> Result<Chart, ChartError> {
-    let helm_err = |source| ChartError::Helm {
+    let helm_err = |cause| ChartError::Helm {
         chart: chart.to_owned(),
-        source,
+        cause,
     };
     let local = Path::new(chart);
+    if !local.exists() && looks_local(chart) {
+        return Err(ChartError::Read {
+            chart: chart.into(),
+            path: local.to_path_buf(),
+            cause: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+    }
     let path = if local.exists() {
         local.to_path_buf()
     } else {
         let dest = work.join("chart");
-        std::fs::create_dir_all(&dest).map_err(|source| ChartError::Read {
+        std::fs::create_dir_all(&dest).map_err(|cause| ChartError::Read {
             chart: chart.into(),
             path: dest.clone(),
-            source,
+            cause,
         })?;
         runner
             .run(&argv::pull(chart, version, &dest), timeout)
@@ -74,10 +81,10 @@ pub async fn resolve(
         .map_err(helm_err)?;
     let meta: Value = serde_saphyr::from_str(&shown.stdout).unwrap_or(Value::Null);
     let field = |k: &str| meta.get(k).and_then(Value::as_str).map(str::to_owned);
-    let digest = digest_path(&path).map_err(|source| ChartError::Read {
+    let digest = digest_path(&path).map_err(|cause| ChartError::Read {
         chart: chart.into(),
         path: path.clone(),
-        source,
+        cause,
     })?;
     Ok(Chart {
         path: path.to_string_lossy().into_owned(),
@@ -89,6 +96,17 @@ pub async fn resolve(
         ),
         app_version: field("appVersion"),
     })
+}
+
+/// A reference that can only mean a local file: helm would otherwise try to pull
+/// it and say "repo not found".
+pub fn looks_local(chart: &str) -> bool {
+    chart.starts_with('/')
+        || chart.starts_with("./")
+        || chart.starts_with("../")
+        || chart.starts_with('~')
+        || chart.ends_with(".tgz")
+        || chart == "."
 }
 
 fn first_archive(dir: &Path) -> Option<PathBuf> {
@@ -140,6 +158,16 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_references() {
+        assert!(looks_local("/charts/app"));
+        assert!(looks_local("./app"));
+        assert!(looks_local("../app"));
+        assert!(looks_local("app-1.0.0.tgz"));
+        assert!(!looks_local("bitnami/nginx"));
+        assert!(!looks_local("oci://registry/app"));
+    }
 
     #[test]
     fn directory_digest_follows_content_not_order_or_time() {

@@ -14,9 +14,9 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 
-use crate::backoff;
+use crate::backoff::{self, Failures};
 use crate::chart::Chart;
-use crate::cr::CrView;
+use crate::cr::{decision_hash, CrView};
 use crate::helm::argv::Invocation;
 use crate::helm::{HelmArgs, HelmError, HelmRunner};
 use crate::labels;
@@ -43,7 +43,7 @@ pub struct Context {
     pub reconcile_period: Duration,
     /// Private (0700) folder for values files.
     pub work_dir: PathBuf,
-    failures: Mutex<HashMap<String, u32>>,
+    failures: Mutex<HashMap<String, Failures>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +125,16 @@ pub async fn reconcile(
 ) -> Result<Action, ReconcileError> {
     // Before the first full list of releases, "no release" may be wrong.
     ctx.releases.wait_synced().await;
+    let uid = obj.uid().unwrap_or_default();
+    let streak = ctx
+        .failures
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&uid)
+        .copied();
+    if let Some(wait) = streak.and_then(|f| f.hold(Instant::now(), decision_hash(&obj))) {
+        return Ok(Action::requeue(wait));
+    }
     let mut obj = (*obj).clone();
     // At most a few steps: finalizer, recovery, then the real action.
     for _ in 0..4 {
@@ -144,13 +154,14 @@ pub async fn reconcile(
 
 /// Retries a failed CR with capped exponential backoff, independently of others.
 pub fn error_policy(obj: Arc<DynamicObject>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
-    let n = {
+    let streak = {
         let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let n = failures.entry(obj.uid().unwrap_or_default()).or_insert(0);
-        *n = n.saturating_add(1);
-        *n
+        let uid = obj.uid().unwrap_or_default();
+        let streak = Failures::record(failures.get(&uid), Instant::now(), decision_hash(&obj));
+        failures.insert(uid, streak);
+        streak
     };
-    let delay = backoff::delay(n);
+    let (n, delay) = (streak.count, backoff::delay(streak.count));
     tracing::warn!(cr = %CrView::from_dynamic(&obj).key(), error = %err, failures = n, retry_in_s = delay.as_secs(), "reconcile failed");
     Action::requeue(delay)
 }
@@ -173,7 +184,21 @@ async fn step(obj: &DynamicObject, ctx: &Context) -> Result<Step, ReconcileError
 
     tracing::debug!(cr = %cr.key(), action = action_name(&p.action), "plan");
     if ctx.dry_run {
-        tracing::info!(cr = %cr.key(), release = target.as_ref().map(|t| t.name.as_str()), action = action_name(&p.action), "dry run: would act");
+        // show the real action, not just the finalizer it would add first
+        let action = match &p.action {
+            plan::Action::AddFinalizer => {
+                let mut with = cr.clone();
+                with.finalizers.push(labels::FINALIZER.to_owned());
+                plan::plan(&ctx.plan, &with, release.as_ref(), now_unix()).action
+            }
+            other => other.clone(),
+        };
+        tracing::info!(
+            cr = %cr.key(),
+            release = target.as_ref().map(|t| t.name.as_str()),
+            action = action_name(&action),
+            "dry run: would act"
+        );
         return Ok(Step::Done(ctx.periodic()));
     }
 

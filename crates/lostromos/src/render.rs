@@ -13,11 +13,8 @@ use crate::values::{self, ValuesError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    #[error("--cr {path}: cannot read it: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("--cr {path}: cannot read it: {cause}")]
+    Read { path: String, cause: std::io::Error },
     #[error("--cr {path}: not a custom resource ({reason}); fix: give a YAML or JSON file with apiVersion, kind, metadata.name and spec")]
     Parse { path: String, reason: String },
     #[error(transparent)]
@@ -33,9 +30,9 @@ pub enum RenderError {
 /// Reads a CR from a YAML or JSON file.
 pub fn read_cr(path: &Path) -> Result<DynamicObject, RenderError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| RenderError::Read {
+    let text = std::fs::read_to_string(path).map_err(|cause| RenderError::Read {
         path: shown.clone(),
-        source,
+        cause,
     })?;
     let value: Value = serde_saphyr::from_str(&text).map_err(|e| RenderError::Parse {
         path: shown.clone(),

@@ -161,6 +161,10 @@ pub fn validate(o: Options, purpose: Purpose) -> Result<Settings, SettingsError>
     };
 
     let chart = match o.chart.as_deref().map(str::trim) {
+        Some(c) if crate::chart::looks_local(c) && !Path::new(c).exists() => {
+            problems.push(format!("--chart {c}: no such file or directory"));
+            c.to_owned()
+        }
         Some(c) if !c.is_empty() => c.to_owned(),
         _ => {
             problems.push(
@@ -330,7 +334,7 @@ mod tests {
             group: Some("g.example.com".into()),
             version: Some("v1".into()),
             kind: Some("Thing".into()),
-            chart: Some("./chart".into()),
+            chart: Some("example/app".into()),
             ..Default::default()
         }
     }
@@ -374,6 +378,19 @@ mod tests {
     }
 
     #[test]
+    fn missing_local_chart_is_reported_before_start() {
+        let o = Options {
+            chart: Some("./no-such-chart".into()),
+            ..opts()
+        };
+        let err = validate(o, Purpose::Run).unwrap_err();
+        assert_eq!(
+            err.0,
+            vec!["--chart ./no-such-chart: no such file or directory".to_owned()]
+        );
+    }
+
+    #[test]
     fn render_needs_no_watched_type() {
         let o = Options {
             chart: Some("c".into()),
@@ -404,7 +421,7 @@ mod tests {
     fn config_file_is_read_and_unknown_keys_rejected() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("c.yaml");
-        std::fs::write(&cfg, "group: g.example.com\nversion: v1\nkind: Thing\nchart: ./c\ntimeout: 2m\nwait: true\nnamespace: [a, b]\n").unwrap();
+        std::fs::write(&cfg, "group: g.example.com\nversion: v1\nkind: Thing\nchart: example/c\ntimeout: 2m\nwait: true\nnamespace: [a, b]\n").unwrap();
         let s = load(
             Options {
                 config: Some(cfg.clone()),

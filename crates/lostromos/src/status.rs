@@ -81,7 +81,11 @@ pub fn build(
             condition("Reconciling", true, reason, message, generation),
             condition("Stalled", false, reason, "", generation),
             release.as_ref(),
-            None,
+            // a retry keeps showing what went wrong last time
+            current
+                .and_then(|s| s.get("lastError"))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         ),
         Outcome::Idle { reason, message } => (
             condition("Ready", false, reason, message, generation),
@@ -282,6 +286,34 @@ mod tests {
         assert_eq!(cond(&s, "Reconciling")["status"], "True");
         assert_eq!(cond(&s, "Stalled")["status"], "False");
         assert_eq!(cond(&s, "Ready")["reason"], "Timeout");
+    }
+
+    #[test]
+    fn retry_keeps_the_last_error() {
+        let failed = Outcome::Failed {
+            reason: "Timeout".into(),
+            message: "slow".into(),
+            stalled: false,
+            release: None,
+        };
+        let first = build(None, Some(1), &failed, "T1");
+        let retry = Outcome::Progressing {
+            reason: "Upgrading".into(),
+            message: "again".into(),
+            release: None,
+        };
+        assert_eq!(
+            build(Some(&first), Some(1), &retry, "T2")["lastError"],
+            "slow"
+        );
+        let ok = Outcome::Ready {
+            release: info(2),
+            message: "ok".into(),
+        };
+        assert_eq!(
+            build(Some(&first), Some(1), &ok, "T2")["lastError"],
+            Value::Null
+        );
     }
 
     #[test]

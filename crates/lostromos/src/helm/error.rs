@@ -106,6 +106,8 @@ pub fn classify(stderr: &str) -> HelmErrorKind {
         "parse error",
         "template: ",
         "execution error at",
+        "executing \"",
+        "nil pointer evaluating",
         "yaml parse error",
         "error converting yaml to json",
         "rendered manifests contain",
@@ -174,6 +176,8 @@ mod tests {
         ("Error: UPGRADE FAILED: pre-upgrade hooks failed: 1 error occurred:\n\t* timed out waiting for the condition", TimedOut),
         ("Error: UPGRADE FAILED: failed pre-install: resource Job/ns/x not ready. status: InProgress, message: ...: context deadline exceeded", TimedOut),
         ("Error: INSTALLATION FAILED: template: broken/templates/deployment.yaml:12:20: executing \"broken/templates/deployment.yaml\" at <.Values.image.repository>: nil pointer evaluating interface {}.repository", RenderFailed),
+        // helm 4 drops the "template:" prefix
+        ("Error: broken/templates/deployment.yaml:15:17\n  executing \"broken/templates/deployment.yaml\" at <.Values.broken.By>:\n    nil pointer evaluating interface {}.By", RenderFailed),
         ("Error: INSTALLATION FAILED: parse error at (broken/templates/deployment.yaml:4): function \"nope\" not defined", RenderFailed),
         ("Error: INSTALLATION FAILED: execution error at (app/templates/cm.yaml:3:4): name is required", RenderFailed),
         ("Error: UPGRADE FAILED: YAML parse error on app/templates/cm.yaml: error converting YAML to JSON: yaml: line 3", RenderFailed),

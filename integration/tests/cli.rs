@@ -1,0 +1,522 @@
+//! The commands (`render`, `version`, `run`) and what `run` checks before it
+//! starts: clear messages, a non-zero exit, quickly.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use integration::{
+    chart, helm_binary, lostromos_binary, repo_root, wait_for, Lostromos, TestNs, GROUP,
+};
+use serde_json::{json, Value};
+
+/// What a finished `lostromos` process printed.
+struct Run {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `lostromos ARGS` with no `LOSTROMOS_*` variable from the test's own
+/// environment, plus `env`; kills it and panics after `timeout`.
+fn lostromos(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Run {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_path = dir.path().join("stdout");
+    let err_path = dir.path().join("stderr");
+    let mut cmd = Command::new(lostromos_binary());
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).expect("stdout file"))
+        .stderr(std::fs::File::create(&err_path).expect("stderr file"))
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LOSTROMOS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    let mut child = cmd.spawn().expect("spawn lostromos");
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "lostromos {args:?} still running after {timeout:?}; stderr:\n{}",
+                std::fs::read_to_string(&err_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Run {
+        status,
+        stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
+    }
+}
+
+fn helm() -> String {
+    helm_binary().to_string_lossy().into_owned()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write file");
+    path
+}
+
+/// A Widget as a YAML file (JSON is YAML).
+fn cr_file(dir: &Path, name: &str, namespace: &str, spec: Value) -> PathBuf {
+    let cr = json!({
+        "apiVersion": format!("{GROUP}/v1"), "kind": "Widget",
+        "metadata": {"name": name, "namespace": namespace}, "spec": spec,
+    });
+    write(dir, &format!("{name}.yaml"), &cr.to_string())
+}
+
+/// The values block `render` prints as `#` comments, parsed back.
+fn rendered_values(stdout: &str) -> Value {
+    let text: String = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("# values:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("#   "))
+        .map(|l| &l[4..])
+        .collect::<Vec<_>>()
+        .join("\n");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("values block {text:?}: {e}\n{stdout}"))
+}
+
+/// `data.values.json` of the ConfigMap in `render`'s manifests.
+fn manifest_values(stdout: &str) -> Value {
+    let line = stdout
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("values.json: "))
+        .unwrap_or_else(|| panic!("no values.json in the manifests:\n{stdout}"));
+    let inner: String = serde_json::from_str(line).expect("a quoted string");
+    serde_json::from_str(&inner).expect("values JSON")
+}
+
+const QUICK: Duration = Duration::from_secs(30);
+const OFFLINE: (&str, &str) = ("KUBECONFIG", "/nonexistent");
+
+#[test]
+fn render_prints_values_and_manifests_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let cr = cr_file(dir.path(), "w", "shop", json!({"color": "blue", "size": 3}));
+    let cr = cr.to_str().unwrap();
+    let configmap = chart("configmap");
+
+    let run = lostromos(
+        &[
+            "render",
+            "--cr",
+            cr,
+            "--chart",
+            &configmap,
+            "--helm-binary",
+            &helm(),
+        ],
+        &[OFFLINE],
+        QUICK,
+    );
+    assert!(run.status.success(), "{}", run.stderr);
+    assert_eq!(run.status.code(), Some(0));
+    assert_eq!(
+        run.stdout.lines().next(),
+        Some("# release w in namespace shop"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        rendered_values(&run.stdout),
+        json!({"color": "blue", "size": 3})
+    );
+    assert!(run.stdout.contains("kind: ConfigMap"), "{}", run.stdout);
+    assert!(run.stdout.contains("name: w-values"), "{}", run.stdout);
+    assert_eq!(
+        manifest_values(&run.stdout),
+        json!({"color": "blue", "size": 3})
+    );
+
+    let run = lostromos(
+        &[
+            "render",
+            "--cr",
+            cr,
+            "--chart",
+            &configmap,
+            "--helm-binary",
+            &helm(),
+            "--values-layout",
+            "resource",
+        ],
+        &[OFFLINE],
+        QUICK,
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", run.stderr);
+    let expected = json!({"resource": {"name": "w", "namespace": "shop", "spec": {"color": "blue", "size": 3}}});
+    assert_eq!(rendered_values(&run.stdout), expected);
+    assert_eq!(manifest_values(&run.stdout), expected);
+}
+
+#[test]
+fn render_of_a_spec_that_is_not_an_object_fails_with_a_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let cr = cr_file(dir.path(), "five", "shop", json!(5));
+    let run = lostromos(
+        &[
+            "render",
+            "--cr",
+            cr.to_str().unwrap(),
+            "--chart",
+            &chart("configmap"),
+            "--helm-binary",
+            &helm(),
+        ],
+        &[OFFLINE],
+        QUICK,
+    );
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "stdout: {}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(run.stderr.contains("fix:"), "{}", run.stderr);
+    assert!(run.stderr.contains("spec"), "{}", run.stderr);
+    assert!(!run.stdout.contains("kind: ConfigMap"), "{}", run.stdout);
+}
+
+#[test]
+fn version_prints_lostromos_and_helm() {
+    let run = lostromos(&["version", "--helm-binary", &helm()], &[], QUICK);
+    assert_eq!(run.status.code(), Some(0), "{}", run.stderr);
+    let mut lines = run.stdout.lines();
+    assert_eq!(lines.next(), Some("lostromos 0.1.0"), "{}", run.stdout);
+    let major = match std::env::var("LOSTROMOS_TEST_HELM").as_deref() {
+        Ok("3") | Ok("v3") => "v3.",
+        _ => "v4.",
+    };
+    let helm_line = lines.next().unwrap_or_default();
+    assert!(
+        helm_line.starts_with("helm ") && helm_line.contains(major),
+        "expected a helm {major} line: {}",
+        run.stdout
+    );
+}
+
+#[test]
+fn missing_required_options_are_all_listed_at_once() {
+    let started = Instant::now();
+    let run = lostromos(&["run"], &[OFFLINE], QUICK);
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    for flag in ["--group", "--version", "--kind", "--chart"] {
+        assert!(
+            run.stderr.contains(&format!("{flag} is required")),
+            "{flag} not named in:\n{}",
+            run.stderr
+        );
+    }
+    // one message, before anything else is tried
+    assert_eq!(
+        run.stderr.matches("lostromos:").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("kubeconfig"), "{}", run.stderr);
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn unknown_values_layout_is_refused_before_start() {
+    let configmap = chart("configmap");
+    let run = lostromos(
+        &[
+            "run",
+            "--group",
+            GROUP,
+            "--version",
+            "v1",
+            "--kind",
+            "Widget",
+            "--chart",
+            &configmap,
+            "--values-layout",
+            "flat",
+        ],
+        &[OFFLINE],
+        QUICK,
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--values-layout \"flat\""),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("spec or resource"), "{}", run.stderr);
+    // refused from the options alone: the (missing) cluster was never tried
+    assert!(!run.stderr.contains("kubeconfig"), "{}", run.stderr);
+}
+
+#[test]
+fn a_missing_helm_binary_is_reported() {
+    let t = TestNs::new("cli-nohelm");
+    let kubeconfig = t.cluster.kubeconfig().to_string_lossy().into_owned();
+    let configmap = chart("configmap");
+    let run = lostromos(
+        &[
+            "run",
+            "--group",
+            GROUP,
+            "--version",
+            "v1",
+            "--kind",
+            "Widget",
+            "--namespace",
+            &t.ns,
+            "--chart",
+            &configmap,
+            "--helm-binary",
+            "/nonexistent/bin/helm",
+        ],
+        &[("KUBECONFIG", &kubeconfig)],
+        QUICK,
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("/nonexistent/bin/helm"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("fix:"), "{}", run.stderr);
+}
+
+fn run_args(t: &TestNs, kind: &str, chart: &str) -> Vec<String> {
+    [
+        "run",
+        "--group",
+        GROUP,
+        "--version",
+        "v1",
+        "--kind",
+        kind,
+        "--namespace",
+        &t.ns,
+        "--chart",
+        chart,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn wait_exit(l: &mut Lostromos) -> ExitStatus {
+    wait_for("lostromos to exit", QUICK, || l.exited())
+}
+
+#[test]
+fn a_kind_the_api_server_does_not_serve_is_reported() {
+    let t = TestNs::new("cli-nokind");
+    let mut l = Lostromos::start_args(
+        t.cluster.kubeconfig(),
+        run_args(&t, "Gadget", &chart("configmap")),
+    );
+    let status = wait_exit(&mut l);
+    assert!(!status.success());
+    let logs = l.logs();
+    assert!(logs.contains("does not serve"), "{logs}");
+    assert!(logs.contains("Gadget"), "{logs}");
+    assert!(logs.contains("fix:"), "{logs}");
+    assert!(l.helm_calls().is_empty());
+}
+
+#[test]
+fn a_chart_path_that_does_not_exist_is_reported() {
+    let t = TestNs::new("cli-nochart");
+    let missing = repo_root()
+        .join("integration/charts/no-such-chart")
+        .to_string_lossy()
+        .into_owned();
+    let mut l = Lostromos::start_args(t.cluster.kubeconfig(), run_args(&t, "Widget", &missing));
+    let status = wait_exit(&mut l);
+    assert!(!status.success());
+    let logs = l.logs();
+    assert!(logs.contains("--chart"), "{logs}");
+    assert!(logs.contains("no-such-chart"), "{logs}");
+    assert!(l.helm_calls().is_empty());
+}
+
+#[test]
+fn flags_beat_environment_beat_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cr = cr_file(dir.path(), "w", "shop", json!({"a": 1}));
+    let cr = cr.to_str().unwrap();
+    let config = write(
+        dir.path(),
+        "lostromos.yaml",
+        &format!("chart: {}\nrelease-prefix: fromfile\n", chart("configmap")),
+    );
+    let config = config.to_str().unwrap();
+    let base = [
+        "render",
+        "--cr",
+        cr,
+        "--config",
+        config,
+        "--helm-binary",
+        &helm(),
+    ];
+    let first_line = |run: &Run| {
+        assert_eq!(run.status.code(), Some(0), "{}", run.stderr);
+        run.stdout.lines().next().unwrap_or_default().to_owned()
+    };
+
+    let run = lostromos(&base, &[OFFLINE], QUICK);
+    assert_eq!(first_line(&run), "# release fromfile-w in namespace shop");
+    assert!(
+        run.stdout.contains("name: fromfile-w-values"),
+        "{}",
+        run.stdout
+    );
+
+    let env = [OFFLINE, ("LOSTROMOS_RELEASE_PREFIX", "fromenv")];
+    let run = lostromos(&base, &env, QUICK);
+    assert_eq!(first_line(&run), "# release fromenv-w in namespace shop");
+
+    let mut with_flag = base.to_vec();
+    with_flag.extend(["--release-prefix", "fromflag"]);
+    let run = lostromos(&with_flag, &env, QUICK);
+    assert_eq!(first_line(&run), "# release fromflag-w in namespace shop");
+}
+
+#[test]
+fn dry_run_decides_but_changes_nothing() {
+    let t = TestNs::new("cli-dry");
+    let l = Lostromos::start(&t, &chart("configmap"), &["--dry-run"]);
+    t.apply_widget("dry", json!({"a": 1}));
+
+    wait_for(
+        "the dry-run decision in the log",
+        Duration::from_secs(60),
+        || {
+            l.logs()
+                .lines()
+                .any(|line| line.contains("dry run") && line.contains(&format!("{}/dry", t.ns)))
+                .then_some(())
+        },
+    );
+    assert!(l.helm_calls().is_empty(), "{:?}", l.helm_calls());
+    let w = t.widget("dry").unwrap();
+    assert!(
+        w["metadata"]["finalizers"]
+            .as_array()
+            .is_none_or(|f| f.is_empty()),
+        "{w}"
+    );
+    assert!(w["status"].is_null(), "{w}");
+    assert_eq!(t.release("dry"), None);
+}
+
+#[test]
+fn values_files_metadata_and_overrides_layer_in_order() {
+    let t = TestNs::new("cli-values");
+    let dir = tempfile::tempdir().unwrap();
+    let base = write(
+        dir.path(),
+        "base.yaml",
+        "a: base\nb: base\nnested:\n  x: base\n  y: base\nforced: base\n",
+    );
+    let over = write(
+        dir.path(),
+        "override.yaml",
+        "forced: override\nnested:\n  z: override\n",
+    );
+    let (base, over) = (base.to_str().unwrap(), over.to_str().unwrap());
+    let _l = Lostromos::start(
+        &t,
+        &chart("configmap"),
+        &[
+            "--values",
+            base,
+            "--override-values",
+            over,
+            "--metadata-key",
+            "cr",
+        ],
+    );
+    t.apply_widget_meta(
+        "layered",
+        json!({"b": "cr", "c": "cr", "nested": {"y": "cr"}, "forced": "cr"}),
+        json!({"labels": {"team": "blue"}}),
+    );
+    let w = t.wait_ready("layered");
+    let values = t.released_values("layered").expect("released values");
+
+    assert_eq!(values["a"], "base");
+    assert_eq!(values["b"], "cr");
+    assert_eq!(values["c"], "cr");
+    assert_eq!(values["forced"], "override");
+    assert_eq!(
+        values["nested"],
+        json!({"x": "base", "y": "cr", "z": "override"})
+    );
+    let meta = &values["cr"];
+    assert_eq!(meta["name"], "layered");
+    assert_eq!(meta["namespace"], t.ns.as_str());
+    assert_eq!(meta["uid"], w["metadata"]["uid"]);
+    assert_eq!(meta["labels"], json!({"team": "blue"}));
+    // kubectl's copy of the object is not passed on
+    assert!(
+        !meta["annotations"]
+            .as_object()
+            .is_some_and(|a| a.keys().any(|k| k.contains("last-applied"))),
+        "{meta}"
+    );
+}
+
+#[test]
+fn json_logs_parse_and_carry_the_helm_fields() {
+    let t = TestNs::new("cli-json");
+    let l = Lostromos::start(&t, &chart("configmap"), &["--log-format", "json"]);
+    t.apply_widget("logged", json!({"a": 1}));
+    t.wait_ready("logged");
+
+    let logs = l.logs();
+    let complete = match logs.rfind('\n') {
+        Some(end) => &logs[..end],
+        None => "",
+    };
+    let lines: Vec<Value> = complete
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(!lines.is_empty());
+    // tracing's JSON puts the fields under "fields"; accept them at the top too
+    let field = |line: &Value, k: &str| {
+        line["fields"]
+            .get(k)
+            .or_else(|| line.get(k))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let helm_line = lines
+        .iter()
+        .find(|line| field(line, "message") == "helm" && field(line, "action") == "upgrade")
+        .unwrap_or_else(|| panic!("no helm line in:\n{complete}"));
+    assert_eq!(
+        field(helm_line, "cr"),
+        json!(format!("{}/logged", t.ns)),
+        "{helm_line}"
+    );
+    assert_eq!(field(helm_line, "release"), "logged", "{helm_line}");
+    assert!(field(helm_line, "duration_ms").is_u64(), "{helm_line}");
+    assert_eq!(field(helm_line, "result"), "ok", "{helm_line}");
+}

@@ -1,0 +1,108 @@
+//! helm options reach helm: history is bounded, --wait waits, a packaged chart
+//! works; and values never leak into logs, events or status.
+
+use std::process::Command;
+use std::time::Duration;
+
+use integration::{chart, helm_binary, wait_for, Lostromos, TestNs};
+use serde_json::json;
+
+#[test]
+fn history_max_bounds_the_revisions_kept() {
+    let t = TestNs::new("history");
+    let _l = Lostromos::start(&t, &chart("configmap"), &["--history-max", "2"]);
+    for v in 1..=4 {
+        t.apply_widget("hist", json!({"v": v}));
+        let w = t.wait_ready("hist");
+        assert_eq!(w["status"]["release"]["revision"], v);
+    }
+    let secrets = t
+        .kubectl(&["get", "secrets", "-l", "owner=helm,name=hist", "-o", "name"])
+        .unwrap();
+    assert_eq!(secrets.lines().count(), 2, "{secrets}");
+}
+
+#[test]
+fn wait_makes_helm_wait_for_the_objects() {
+    // no kubelet here: a Deployment never becomes available, so with --wait helm
+    // runs into its timeout, which shows that it waited
+    let t = TestNs::new("wait");
+    let l = Lostromos::start(
+        &t,
+        &chart("third-party/hello-world"),
+        &["--wait", "--timeout", "3s"],
+    );
+    t.apply_widget("waiter", json!({}));
+    let ready = wait_for(
+        "Ready=False after helm's wait timed out",
+        Duration::from_secs(60),
+        || {
+            t.condition("waiter", "Ready")
+                .filter(|c| c["status"] == "False" && c["reason"] == "Timeout")
+        },
+    );
+    assert!(
+        ready["message"].as_str().unwrap_or("").len() <= 1100,
+        "{ready}"
+    );
+    assert!(l.logs().contains("Timeout"), "{}", l.logs());
+}
+
+#[test]
+fn packaged_chart_archive_works() {
+    let t = TestNs::new("tgz");
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(helm_binary())
+        .args(["package", &chart("configmap"), "--destination"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tgz = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let _l = Lostromos::start(&t, &tgz.to_string_lossy(), &[]);
+    t.apply_widget("packed", json!({"from": "tgz"}));
+    let w = t.wait_ready("packed");
+    assert_eq!(w["status"]["release"]["chart"], "configmap-0.1.0");
+    assert_eq!(t.released_values("packed"), Some(json!({"from": "tgz"})));
+}
+
+#[test]
+fn values_never_leak_into_logs_events_or_status() {
+    let t = TestNs::new("leak");
+    let secret = "s3cr3t-Value-7f1c";
+    let l = Lostromos::start(&t, &chart("schema"), &["--log-format", "json"]);
+    // one good CR, one the schema rejects, both carrying the secret
+    t.apply_widget("good", json!({"name": "good", "password": secret}));
+    t.apply_widget(
+        "bad",
+        json!({"name": "bad", "replicas": "many", "password": secret}),
+    );
+    t.wait_ready("good");
+    wait_for("the bad CR to be reported", Duration::from_secs(60), || {
+        t.condition("bad", "Ready")
+            .filter(|c| c["reason"] == "ValuesRejected")
+    });
+    assert!(!l.logs().contains(secret), "a value leaked into the logs");
+    for name in ["good", "bad"] {
+        let w = t.widget(name).unwrap();
+        assert!(
+            !w["status"].to_string().contains(secret),
+            "a value leaked into status: {w}"
+        );
+        let events = t.events(name);
+        assert!(!events.is_empty());
+        assert!(
+            events.iter().all(|(_, _, note)| !note.contains(secret)),
+            "{events:?}"
+        );
+    }
+}
