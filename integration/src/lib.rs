@@ -19,7 +19,8 @@ pub const GROUP: &str = "test.lostromos.dev";
 pub const FINALIZER: &str = "lostromos.dev/helm-release";
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    root.canonicalize().unwrap_or(root)
 }
 
 /// A chart of the suite's own (`integration/charts/NAME`).

@@ -16,7 +16,7 @@ use kube::runtime::{Controller, WatchStreamExt};
 use kube::Client;
 
 use lostromos::chart;
-use lostromos::controller::{self, Context};
+use lostromos::controller::{self, Context, Setup};
 use lostromos::cr::decision_hash;
 use lostromos::helm::process::deadline_for;
 use lostromos::helm::{version as helm_version, HelmArgs, HelmRunner};
@@ -85,13 +85,12 @@ async fn detect_helm(
     Ok(helm_version::parse(&text)?)
 }
 
-fn plan_settings(s: &Settings, chart_digest: String) -> PlanSettings {
+fn plan_settings(s: &Settings) -> PlanSettings {
     PlanSettings {
         filter_annotation: s.filter_annotation.clone(),
         release_prefix: s.release_prefix.clone(),
         release_namespace: s.release_namespace.clone(),
         values: s.values.clone(),
-        chart_digest,
         // no helm process of any Lostrómos can still hold the release by then
         pending_stuck_after_secs: (deadline_for(s.timeout) + HELM_GRACE).as_secs() as i64,
     }
@@ -209,20 +208,21 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
             .ok()
             .or_else(|| std::env::var("HOSTNAME").ok()),
     };
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        resource.clone(),
+    let ctx = Arc::new(Context::new(Setup {
+        client: client.clone(),
+        resource: resource.clone(),
         has_status,
-        plan_settings(&s, chart.digest.clone()),
-        helm_args(&s, helm.major, &chart),
+        plan: plan_settings(&s),
+        helm: helm_args(&s, helm.major, &chart),
         runner,
-        releases.clone(),
-        Recorder::new(client.clone(), reporter),
+        releases: releases.clone(),
+        recorder: Recorder::new(client.clone(), reporter),
         chart,
-        s.dry_run,
-        s.reconcile_period,
-        work.path().to_path_buf(),
-    ));
+        chart_policy: s.chart_policy.clone(),
+        dry_run: s.dry_run,
+        reconcile_period: s.reconcile_period,
+        work_dir: work.path().to_path_buf(),
+    }));
 
     let mut wc = watcher::Config::default();
     if let Some(sel) = &s.selector {
@@ -284,7 +284,7 @@ pub async fn render(s: Settings, cr_file: &Path) -> anyhow::Result<()> {
     let out = render::render(
         &runner,
         &helm_args(&s, helm.major, &chart),
-        &plan_settings(&s, chart.digest.clone()),
+        &plan_settings(&s),
         &obj,
         work.path(),
     )

@@ -79,6 +79,19 @@ pub struct Options {
     #[arg(long, env = "LOSTROMOS_CHART_VERSION")]
     pub chart_version: Option<String>,
 
+    /// Let a CR name its chart in this annotation (`<reference>[:<version>]`, the
+    /// original's `chart:`); only charts under an --allowed-chart prefix are taken.
+    #[arg(long, env = "LOSTROMOS_CHART_ANNOTATION")]
+    pub chart_annotation: Option<String>,
+    /// A chart reference prefix CRs may name (with --chart-annotation); repeatable.
+    #[arg(
+        long = "allowed-chart",
+        env = "LOSTROMOS_ALLOWED_CHART",
+        value_delimiter = ','
+    )]
+    #[serde(alias = "allowed-chart")]
+    pub allowed_charts: Vec<String>,
+
     /// Release name prefix: `<prefix>-<cr name>` (default: the CR name).
     #[arg(long, env = "LOSTROMOS_RELEASE_PREFIX")]
     pub release_prefix: Option<String>,

@@ -15,10 +15,11 @@ use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 
 use crate::backoff::{self, Failures};
-use crate::chart::Chart;
+use crate::chart::{self, Chart};
+use crate::chart_choice::{self, ChartPolicy, ChartRequest};
 use crate::cr::{decision_hash, CrView};
 use crate::helm::argv::Invocation;
-use crate::helm::{HelmArgs, HelmError, HelmRunner};
+use crate::helm::{HelmArgs, HelmError, HelmErrorKind, HelmRunner};
 use crate::labels;
 use crate::plan::{self, Desired, PlanSettings, Recovery, Rejection, ReleaseRef};
 use crate::release::ReleaseState;
@@ -38,12 +39,33 @@ pub struct Context {
     pub runner: Arc<HelmRunner>,
     pub releases: Arc<Releases>,
     pub recorder: Recorder,
-    pub chart: Chart,
+    /// The configured chart.
+    pub chart: Arc<Chart>,
+    pub chart_policy: ChartPolicy,
+    /// Charts CRs chose by annotation, resolved once each.
+    charts: tokio::sync::Mutex<HashMap<ChartRequest, Arc<Chart>>>,
     pub dry_run: bool,
     pub reconcile_period: Duration,
     /// Private (0700) folder for values files.
     pub work_dir: PathBuf,
     failures: Mutex<HashMap<String, Failures>>,
+}
+
+/// What a `Context` is made of.
+pub struct Setup {
+    pub client: Client,
+    pub resource: ApiResource,
+    pub has_status: bool,
+    pub plan: PlanSettings,
+    pub helm: HelmArgs,
+    pub runner: Arc<HelmRunner>,
+    pub releases: Arc<Releases>,
+    pub recorder: Recorder,
+    pub chart: Chart,
+    pub chart_policy: ChartPolicy,
+    pub dry_run: bool,
+    pub reconcile_period: Duration,
+    pub work_dir: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,22 +96,8 @@ enum Step {
 }
 
 impl Context {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        client: Client,
-        resource: ApiResource,
-        has_status: bool,
-        plan: PlanSettings,
-        helm: HelmArgs,
-        runner: Arc<HelmRunner>,
-        releases: Arc<Releases>,
-        recorder: Recorder,
-        chart: Chart,
-        dry_run: bool,
-        reconcile_period: Duration,
-        work_dir: PathBuf,
-    ) -> Self {
-        Self {
+    pub fn new(setup: Setup) -> Self {
+        let Setup {
             client,
             resource,
             has_status,
@@ -99,6 +107,23 @@ impl Context {
             releases,
             recorder,
             chart,
+            chart_policy,
+            dry_run,
+            reconcile_period,
+            work_dir,
+        } = setup;
+        Self {
+            client,
+            resource,
+            has_status,
+            plan,
+            helm,
+            runner,
+            releases,
+            recorder,
+            chart: Arc::new(chart),
+            chart_policy,
+            charts: Default::default(),
             dry_run,
             reconcile_period,
             work_dir,
@@ -180,7 +205,11 @@ async fn step(obj: &DynamicObject, ctx: &Context) -> Result<Step, ReconcileError
         let owner = ObjectRef::from_obj_with(obj, ctx.resource.clone());
         ctx.releases.remember_owner(&t.namespace, &t.name, owner);
     }
-    let p = plan::plan(&ctx.plan, &cr, release.as_ref(), now_unix());
+    let chart = match chart_for(obj, &cr, ctx).await? {
+        Ok(chart) => chart,
+        Err(step) => return Ok(step),
+    };
+    let p = plan::plan(&ctx.plan, &cr, release.as_ref(), &chart.digest, now_unix());
 
     tracing::debug!(cr = %cr.key(), action = action_name(&p.action), "plan");
     if ctx.dry_run {
@@ -189,7 +218,14 @@ async fn step(obj: &DynamicObject, ctx: &Context) -> Result<Step, ReconcileError
             plan::Action::AddFinalizer => {
                 let mut with = cr.clone();
                 with.finalizers.push(labels::FINALIZER.to_owned());
-                plan::plan(&ctx.plan, &with, release.as_ref(), now_unix()).action
+                plan::plan(
+                    &ctx.plan,
+                    &with,
+                    release.as_ref(),
+                    &chart.digest,
+                    now_unix(),
+                )
+                .action
             }
             other => other.clone(),
         };
@@ -219,7 +255,7 @@ async fn step(obj: &DynamicObject, ctx: &Context) -> Result<Step, ReconcileError
             Ok(Step::Again(Box::new(updated)))
         }
         plan::Action::Skip => {
-            let rel = release.as_ref().map(|r| release_info(ctx, &target, r));
+            let rel = release.as_ref().map(|r| release_info(&chart, &target, r));
             if let Some(info) = rel {
                 report(
                     obj,
@@ -234,14 +270,26 @@ async fn step(obj: &DynamicObject, ctx: &Context) -> Result<Step, ReconcileError
             Ok(Step::Done(ctx.periodic()))
         }
         plan::Action::Install(d) => {
-            apply(obj, &cr, ctx, &target, release.as_ref(), d, Verb::Install).await
+            let subject = Subject {
+                obj,
+                cr: &cr,
+                target: &target,
+                chart: &chart,
+            };
+            apply(&subject, ctx, release.as_ref(), d, Verb::Install).await
         }
         plan::Action::Upgrade(d) => {
-            apply(obj, &cr, ctx, &target, release.as_ref(), d, Verb::Upgrade).await
+            let subject = Subject {
+                obj,
+                cr: &cr,
+                target: &target,
+                chart: &chart,
+            };
+            apply(&subject, ctx, release.as_ref(), d, Verb::Upgrade).await
         }
         plan::Action::Recover(r) => recover(obj, &cr, ctx, &target, release.as_ref(), r).await,
         plan::Action::Wait { after_secs, reason } => {
-            let info = release.as_ref().map(|r| release_info(ctx, &target, r));
+            let info = release.as_ref().map(|r| release_info(&chart, &target, r));
             report(
                 obj,
                 ctx,
@@ -265,6 +313,54 @@ async fn step(obj: &DynamicObject, ctx: &Context) -> Result<Step, ReconcileError
     }
 }
 
+/// The chart for this CR: the configured one, or the one its annotation names
+/// (when allowed). `Err(step)` when that choice is refused and was reported.
+async fn chart_for(
+    obj: &DynamicObject,
+    cr: &CrView,
+    ctx: &Context,
+) -> Result<Result<Arc<Chart>, Step>, ReconcileError> {
+    // deleting or dropping a release needs no chart
+    if cr.deleting || !plan::managed(&ctx.plan, cr) {
+        return Ok(Ok(ctx.chart.clone()));
+    }
+    let request = match chart_choice::requested(&ctx.chart_policy, cr) {
+        Ok(None) => return Ok(Ok(ctx.chart.clone())),
+        Ok(Some(request)) => request,
+        Err(rejection) => return reject(obj, cr, ctx, &rejection).await.map(Err),
+    };
+    let mut charts = ctx.charts.lock().await;
+    if let Some(chart) = charts.get(&request) {
+        return Ok(Ok(chart.clone()));
+    }
+    let folder = ctx.work_dir.join("charts").join(charts.len().to_string());
+    let version = request.version.as_deref();
+    match chart::resolve(
+        &ctx.runner,
+        &request.reference,
+        version,
+        &folder,
+        ctx.helm.timeout,
+    )
+    .await
+    {
+        Ok(chart) => {
+            let chart = Arc::new(chart);
+            charts.insert(request, chart.clone());
+            Ok(Ok(chart))
+        }
+        Err(e) => {
+            drop(charts);
+            let err = HelmError {
+                action: "pull",
+                kind: HelmErrorKind::ChartUnavailable,
+                message: e.to_string(),
+            };
+            fail(obj, cr, ctx, "Pull", err, None).await.map(Err)
+        }
+    }
+}
+
 fn action_name(a: &plan::Action) -> &'static str {
     match a {
         plan::Action::Ignore => "ignore",
@@ -281,14 +377,14 @@ fn action_name(a: &plan::Action) -> &'static str {
     }
 }
 
-fn release_info(ctx: &Context, target: &ReleaseRef, r: &ReleaseState) -> ReleaseInfo {
+fn release_info(chart: &Chart, target: &ReleaseRef, r: &ReleaseState) -> ReleaseInfo {
     ReleaseInfo {
         name: target.name.clone(),
         namespace: target.namespace.clone(),
         revision: r.latest.version,
         status: r.latest.status.as_str().to_owned(),
-        chart: ctx.chart.name_version.clone(),
-        app_version: ctx.chart.app_version.clone(),
+        chart: chart.name_version.clone(),
+        app_version: chart.app_version.clone(),
     }
 }
 
@@ -326,17 +422,29 @@ impl Verb {
     }
 }
 
+/// The CR being worked on, its release and its chart.
+struct Subject<'a> {
+    obj: &'a DynamicObject,
+    cr: &'a CrView,
+    target: &'a ReleaseRef,
+    chart: &'a Chart,
+}
+
 /// Install or upgrade with `helm upgrade --install`.
 async fn apply(
-    obj: &DynamicObject,
-    cr: &CrView,
+    subject: &Subject<'_>,
     ctx: &Context,
-    target: &ReleaseRef,
     before: Option<&ReleaseState>,
     desired: Desired,
     verb: Verb,
 ) -> Result<Step, ReconcileError> {
-    let prior = before.map(|r| release_info(ctx, target, r));
+    let Subject {
+        obj,
+        cr,
+        target,
+        chart,
+    } = *subject;
+    let prior = before.map(|r| release_info(chart, target, r));
     report(
         obj,
         ctx,
@@ -372,7 +480,7 @@ async fn apply(
         cr.key(),
         cr.generation.unwrap_or(0)
     );
-    let inv = ctx.helm.upgrade_install(
+    let inv = ctx.helm.with_chart(&chart.path).upgrade_install(
         &target.name,
         &target.namespace,
         file.path(),
@@ -392,7 +500,7 @@ async fn apply(
         })
         .await;
     let info = match &after {
-        Some(r) => release_info(ctx, target, r),
+        Some(r) => release_info(chart, target, r),
         None => ReleaseInfo {
             name: target.name.clone(),
             namespace: target.namespace.clone(),
@@ -545,6 +653,7 @@ async fn reject(
         Rejection::Values(_) => "InvalidSpec",
         Rejection::OwnedByOther { .. } => "ReleaseConflict",
         Rejection::NoReleaseNamespace { .. } => "NoReleaseNamespace",
+        Rejection::ChartNotAllowed { .. } => "ChartNotAllowed",
     };
     let message = why.to_string();
     tracing::warn!(cr = %cr.key(), action = "reject", reason, message = %message, "not acting on the CR");

@@ -6,6 +6,7 @@
 
 pub mod backoff;
 pub mod chart;
+pub mod chart_choice;
 pub mod cli;
 pub mod controller;
 pub mod cr;

@@ -19,8 +19,6 @@ pub struct PlanSettings {
     /// Where releases go; `None` means the CR's own namespace.
     pub release_namespace: Option<String>,
     pub values: ValuesConfig,
-    /// Digest of the chart's content.
-    pub chart_digest: String,
     /// A pending release younger than this may still have a helm process working on
     /// it (helm's timeout plus our grace period), so it is left alone.
     pub pending_stuck_after_secs: i64,
@@ -86,6 +84,8 @@ pub enum Rejection {
     },
     #[error("cluster-scoped {cr} needs a release namespace; fix: start lostromos with --release-namespace")]
     NoReleaseNamespace { cr: String },
+    #[error("chart {chart:?} is not allowed for CRs; fix: use a chart under one of {allowed:?} (lostromos --allowed-chart), or remove the annotation")]
+    ChartNotAllowed { chart: String, allowed: Vec<String> },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -135,11 +135,12 @@ fn ownership(cr: &CrView, release: Option<&ReleaseState>) -> Ownership {
     }
 }
 
-/// Decides what to do for one CR.
+/// Decides what to do for one CR, whose chart has digest `chart_digest`.
 pub fn plan(
     settings: &PlanSettings,
     cr: &CrView,
     release: Option<&ReleaseState>,
+    chart_digest: &str,
     now_unix: i64,
 ) -> Plan {
     let target = match release_ref(settings, cr) {
@@ -157,14 +158,15 @@ pub fn plan(
             };
         }
     };
-    let action = decide(settings, cr, &target, release, now_unix);
+    let action = decide(settings, cr, &target, release, chart_digest, now_unix);
     Plan {
         release: Some(target),
         action,
     }
 }
 
-fn managed(settings: &PlanSettings, cr: &CrView) -> bool {
+/// Whether the filter annotation (if any) lets Lostrómos act on the CR.
+pub fn managed(settings: &PlanSettings, cr: &CrView) -> bool {
     settings
         .filter_annotation
         .as_ref()
@@ -176,6 +178,7 @@ fn decide(
     cr: &CrView,
     target: &ReleaseRef,
     release: Option<&ReleaseState>,
+    chart_digest: &str,
     now_unix: i64,
 ) -> Action {
     let has_finalizer = cr.has_finalizer(labels::FINALIZER);
@@ -212,7 +215,7 @@ fn decide(
     let digest = digest(
         &values,
         &DigestInputs {
-            chart: &settings.chart_digest,
+            chart: chart_digest,
             release_name: &target.name,
             release_namespace: &target.namespace,
         },
@@ -287,7 +290,6 @@ mod tests {
 
     fn settings() -> PlanSettings {
         PlanSettings {
-            chart_digest: "chart".into(),
             pending_stuck_after_secs: 600,
             ..Default::default()
         }
@@ -310,7 +312,7 @@ mod tests {
         digest(
             &values,
             &DigestInputs {
-                chart: &s.chart_digest,
+                chart: "chart",
                 release_name: &t.name,
                 release_namespace: &t.namespace,
             },
@@ -339,7 +341,7 @@ mod tests {
     }
 
     fn act(s: &PlanSettings, c: &CrView, r: Option<&ReleaseState>) -> Action {
-        plan(s, c, r, NOW).action
+        plan(s, c, r, "chart", NOW).action
     }
 
     #[test]
@@ -351,7 +353,7 @@ mod tests {
 
     #[test]
     fn new_cr_with_finalizer_installs_revision_1() {
-        let p = plan(&settings(), &cr(), None, NOW);
+        let p = plan(&settings(), &cr(), None, "chart", NOW);
         assert_eq!(
             p.release,
             Some(ReleaseRef {
@@ -390,11 +392,8 @@ mod tests {
     fn changed_chart_upgrades() {
         let s = settings();
         let r = rel(ReleaseStatus::Deployed, 1, &current_digest(&s, &cr()), 1);
-        let s2 = PlanSettings {
-            chart_digest: "chart-v2".into(),
-            ..settings()
-        };
-        assert!(matches!(act(&s2, &cr(), Some(&r)), Action::Upgrade(_)));
+        let p = plan(&s, &cr(), Some(&r), "chart-v2", NOW);
+        assert!(matches!(p.action, Action::Upgrade(_)));
     }
 
     #[test]
@@ -632,7 +631,7 @@ mod tests {
             release_namespace: Some("releases".into()),
             ..settings()
         };
-        let p = plan(&s, &cr(), None, NOW);
+        let p = plan(&s, &cr(), None, "chart", NOW);
         assert_eq!(
             p.release,
             Some(ReleaseRef {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::chart_choice::ChartPolicy;
 use crate::cli::Options;
 use crate::duration;
 use crate::naming::is_valid_release_name;
@@ -44,6 +45,7 @@ pub struct Settings {
     pub filter_annotation: Option<String>,
     pub chart: String,
     pub chart_version: Option<String>,
+    pub chart_policy: ChartPolicy,
     pub release_prefix: Option<String>,
     pub release_namespace: Option<String>,
     pub values: ValuesConfig,
@@ -90,6 +92,8 @@ impl Options {
             filter_annotation: self.filter_annotation.or(file.filter_annotation),
             chart: self.chart.or(file.chart),
             chart_version: self.chart_version.or(file.chart_version),
+            chart_annotation: self.chart_annotation.or(file.chart_annotation),
+            allowed_charts: vec(self.allowed_charts, file.allowed_charts),
             release_prefix: self.release_prefix.or(file.release_prefix),
             release_namespace: self.release_namespace.or(file.release_namespace),
             values_files: vec(self.values_files, file.values_files),
@@ -200,6 +204,13 @@ pub fn validate(o: Options, purpose: Purpose) -> Result<Settings, SettingsError>
         }
     }
 
+    if o.chart_annotation.is_some() && o.allowed_charts.is_empty() {
+        problems.push(
+            "--chart-annotation lets CRs choose charts only from --allowed-chart prefixes; fix: add --allowed-chart PREFIX (e.g. myrepo/)"
+                .into(),
+        );
+    }
+
     let layout = match o.values_layout.as_deref() {
         None | Some("spec") => Layout::Spec,
         Some("resource") => Layout::Resource,
@@ -277,6 +288,10 @@ pub fn validate(o: Options, purpose: Purpose) -> Result<Settings, SettingsError>
         filter_annotation: o.filter_annotation,
         chart,
         chart_version: o.chart_version.filter(|v| !v.is_empty()),
+        chart_policy: ChartPolicy {
+            annotation: o.chart_annotation.filter(|a| !a.is_empty()),
+            allowed: o.allowed_charts,
+        },
         release_prefix: o.release_prefix.filter(|p| !p.is_empty()),
         release_namespace: o.release_namespace,
         values: ValuesConfig {

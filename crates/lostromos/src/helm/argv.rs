@@ -35,6 +35,15 @@ fn os(v: &[&str]) -> Vec<OsString> {
 }
 
 impl HelmArgs {
+    /// The same options for another local chart (one a CR chose).
+    pub fn with_chart(&self, chart: &str) -> HelmArgs {
+        HelmArgs {
+            chart: chart.to_owned(),
+            chart_version: None,
+            ..self.clone()
+        }
+    }
+
     fn timeout(&self) -> String {
         format!("{}s", self.timeout.as_secs().max(1))
     }
