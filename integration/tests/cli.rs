@@ -520,3 +520,65 @@ fn json_logs_parse_and_carry_the_helm_fields() {
     assert!(field(helm_line, "duration_ms").is_u64(), "{helm_line}");
     assert_eq!(field(helm_line, "result"), "ok", "{helm_line}");
 }
+
+#[test]
+fn original_config_file_is_understood() {
+    // the original's format (crd/helm sections): prefix `lostromos`, releases in
+    // helm.namespace, values in the `resource` layout
+    let dir = tempfile::tempdir().unwrap();
+    let cr = cr_file(dir.path(), "nemo", "fish", json!({"Name": "Nemo"}));
+    let config = write(
+        dir.path(),
+        "original.yaml",
+        &format!(
+            "crd:\n  group: {GROUP}\n  name: widgets\nhelm:\n  chart: {}\n  namespace: lostromos\n  wait: false\n  waitTimeout: 10\nlogging:\n  debug: false\n",
+            chart("configmap")
+        ),
+    );
+    let run = lostromos(
+        &[
+            "render",
+            "--cr",
+            cr.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+            "--helm-binary",
+            &helm(),
+        ],
+        &[OFFLINE],
+        QUICK,
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", run.stderr);
+    assert_eq!(
+        run.stdout.lines().next(),
+        Some("# release lostromos-nemo in namespace lostromos")
+    );
+    assert_eq!(
+        rendered_values(&run.stdout),
+        json!({"resource": {"name": "nemo", "namespace": "fish", "spec": {"Name": "Nemo"}}})
+    );
+
+    // its templates back end has no equivalent: a clear refusal
+    let bad = write(
+        dir.path(),
+        "templates.yaml",
+        &format!("crd:\n  group: {GROUP}\n  name: widgets\ntemplates: ./templates\n"),
+    );
+    let run = lostromos(
+        &[
+            "render",
+            "--cr",
+            cr.to_str().unwrap(),
+            "--config",
+            bad.to_str().unwrap(),
+        ],
+        &[OFFLINE],
+        QUICK,
+    );
+    assert_eq!(run.status.code(), Some(1));
+    assert!(
+        run.stderr.contains("templates") && run.stderr.contains("fix:"),
+        "{}",
+        run.stderr
+    );
+}

@@ -15,6 +15,7 @@ pub mod duration;
 pub mod helm;
 pub mod labels;
 pub mod naming;
+pub mod original_config;
 pub mod plan;
 pub mod release;
 pub mod releases;

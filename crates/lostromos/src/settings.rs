@@ -10,6 +10,7 @@ use crate::chart_choice::ChartPolicy;
 use crate::cli::Options;
 use crate::duration;
 use crate::naming::is_valid_release_name;
+use crate::original_config;
 use crate::values::{Layout, ValuesConfig};
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -123,12 +124,26 @@ pub fn load(options: Options, purpose: Purpose) -> Result<Settings, SettingsErro
                     path.display()
                 )])
             })?;
-            let file: Options = serde_saphyr::from_str(&text).map_err(|e| {
+            let bad = |e: String| {
                 SettingsError(vec![format!(
                     "--config {}: {e}; fix: use the option names (kebab-case) as keys",
                     path.display()
                 )])
-            })?;
+            };
+            let doc: serde_json::Value =
+                serde_saphyr::from_str(&text).map_err(|e| bad(e.to_string()))?;
+            let file: Options = if original_config::is_original(&doc) {
+                original_config::translate(&doc).map_err(|problems| {
+                    SettingsError(
+                        problems
+                            .into_iter()
+                            .map(|p| format!("--config {}: {p}", path.display()))
+                            .collect(),
+                    )
+                })?
+            } else {
+                serde_json::from_value(doc).map_err(|e| bad(e.to_string()))?
+            };
             options.merged_with(file)
         }
         None => options,
