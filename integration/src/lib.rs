@@ -295,8 +295,12 @@ impl Lostromos {
         Self::start_args(ns.cluster.kubeconfig(), args)
     }
 
-    /// Starts Lostrómos with exactly these arguments (after `lostromos`).
-    pub fn start_args(kubeconfig: &Path, args: Vec<String>) -> Self {
+    /// Starts Lostrómos with exactly these arguments (after `lostromos`), plus
+    /// `--listen 127.0.0.1:0` unless they name an address (tests run side by side).
+    pub fn start_args(kubeconfig: &Path, mut args: Vec<String>) -> Self {
+        if !args.iter().any(|a| a == "--listen") {
+            args.extend(["--listen".to_owned(), "127.0.0.1:0".to_owned()]);
+        }
         let dir = tempfile::tempdir().expect("tempdir");
         let wrapper = dir.path().join("helm");
         let calls = dir.path().join("helm-calls.log");
@@ -358,6 +362,16 @@ impl Lostromos {
         }
     }
 
+    /// SIGTERM to Lostrómos alone (as Kubernetes stops a pod), then waits for it
+    /// to exit; returns its exit status.
+    pub fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let _ = nix::sys::signal::kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+        wait_for("lostromos to exit after SIGTERM", within, || {
+            child.try_wait().ok().flatten()
+        })
+    }
+
     /// Pids of the helm processes running right now.
     pub fn running_helms(&self) -> Vec<i32> {
         self.child
@@ -375,6 +389,49 @@ impl Lostromos {
             .filter(|l| !matches!(*l, "version" | "show" | "pull"))
             .map(str::to_owned)
             .collect()
+    }
+
+    /// The address its HTTP server listens on (from its log), once it does.
+    pub fn http_address(&self) -> String {
+        wait_for("the HTTP server to listen", Duration::from_secs(60), || {
+            self.logs()
+                .lines()
+                .rev()
+                .find(|l| l.contains("serving /healthz"))
+                .and_then(|l| {
+                    let at = l.find("address=")? + "address=".len();
+                    let rest = l[at..].trim_start_matches('"');
+                    Some(
+                        rest.split(|c: char| c == '"' || c.is_whitespace())
+                            .next()?
+                            .to_owned(),
+                    )
+                })
+        })
+    }
+
+    /// `GET path` on its HTTP server: (status code, body).
+    pub fn http_get(&self, path: &str) -> (u16, String) {
+        use std::io::Read;
+        let addr = self.http_address();
+        let mut s = std::net::TcpStream::connect(&addr).expect("connect to lostromos");
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
+        )
+        .expect("request");
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("response");
+        let code = out
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = out
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (code, body)
     }
 
     pub fn logs(&self) -> String {

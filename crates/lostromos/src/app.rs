@@ -3,9 +3,12 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use futures::StreamExt;
+use std::sync::atomic::Ordering;
+
+use futures::{FutureExt, StreamExt};
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::core::GroupVersion;
 use kube::discovery::{ApiCapabilities, Scope};
@@ -14,12 +17,14 @@ use kube::runtime::reflector::store::Writer;
 use kube::runtime::watcher::{self, watcher};
 use kube::runtime::{Controller, WatchStreamExt};
 use kube::Client;
+use nix::sys::signal::Signal;
 
 use lostromos::chart;
 use lostromos::controller::{self, Context, Setup};
 use lostromos::cr::decision_hash;
 use lostromos::helm::process::deadline_for;
 use lostromos::helm::{version as helm_version, HelmArgs, HelmRunner};
+use lostromos::http::{self, listen_address, Probe};
 use lostromos::plan::PlanSettings;
 use lostromos::releases::{self, Releases};
 use lostromos::render;
@@ -147,7 +152,53 @@ async fn discover(client: &Client, w: &Watched) -> anyhow::Result<(ApiResource, 
         .with_context(not_served)
 }
 
+/// Resolves on SIGTERM or SIGINT.
+async fn signalled() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = term => {},
+    }
+}
+
+/// A future every controller can hold: resolves once when `halt` fires.
+type Halt = futures::future::Shared<futures::future::BoxFuture<'static, ()>>;
+
+fn halt_on(trigger: impl std::future::Future<Output = ()> + Send + 'static) -> Halt {
+    trigger.boxed().shared()
+}
+
 pub async fn run(s: Settings) -> anyhow::Result<()> {
+    let probe = Arc::new(Probe::default());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        signalled().await;
+        tracing::info!("shutdown requested");
+        let _ = stop_tx.send(true);
+    });
+    let stopped = {
+        let rx = stop_rx.clone();
+        move || {
+            let mut rx = rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        }
+    };
+
+    let listener = tokio::net::TcpListener::bind(listen_address(&s.listen))
+        .await
+        .with_context(|| format!("--listen {}: cannot listen there", s.listen))?;
+    tracing::info!(address = %listener.local_addr()?, "serving /healthz /readyz /metrics /status");
+    let http = tokio::spawn(http::serve(listener, probe.clone(), stopped()));
+
     let work = work_dir()?;
     let runner = Arc::new(HelmRunner::new(
         s.helm_binary.clone(),
@@ -181,6 +232,51 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
         s.timeout,
     )
     .await?;
+
+    // With leader election, wait for the lease (ready meanwhile: a standby is healthy).
+    let (halt, lease) = match &s.lease {
+        None => (halt_on(stopped()), None),
+        Some(lease) => {
+            let name = lease.name.clone().unwrap_or_else(|| lease_name(&resource));
+            let identity = std::env::var("POD_NAME")
+                .or_else(|_| std::env::var("HOSTNAME"))
+                .map(|h| format!("{h}-{}", std::process::id()))
+                .unwrap_or_else(|_| format!("lostromos-{}", std::process::id()));
+            let secs = lease.duration.as_secs().max(2);
+            let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &name)
+                .with_namespace(&lease.namespace)
+                .with_identity(&identity)
+                .with_duration(secs)
+                .with_grace((secs / 3).max(1))
+                .build()
+                .await
+                .with_context(|| format!("leader election on Lease {}/{name}", lease.namespace))?;
+            let (mut leading, task) = manager.watch().await;
+            probe.ready.store(true, Ordering::Relaxed);
+            tracing::info!(lease = %name, namespace = %lease.namespace, identity = %identity, "waiting for the lease");
+            let mut stop = stop_rx.clone();
+            let became_leader = tokio::select! {
+                r = leading.wait_for(|l| *l) => { r.context("leader election stopped")?; true }
+                _ = stop.wait_for(|s| *s) => false,
+            };
+            if !became_leader {
+                drop(leading);
+                let _ = task.await;
+                return Ok(());
+            }
+            tracing::info!(lease = %name, identity = %identity, "leading");
+            let mut lost = leading.clone();
+            let stop = stopped();
+            let halt = halt_on(async move {
+                tokio::select! {
+                    _ = lost.wait_for(|l| !*l) => tracing::error!("lost the lease; stopping"),
+                    () = stop => {}
+                }
+            });
+            (halt, Some((leading, task)))
+        }
+    };
+    probe.ready.store(false, Ordering::Relaxed);
     tracing::info!(
         kind = %resource.kind, group = %resource.group, version = %resource.version,
         helm = %helm.text, chart = %chart.name_version, status_subresource = has_status,
@@ -194,12 +290,20 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
         (None, true) => vec![None],
     };
     let releases = Releases::new(resource.clone(), scopes.len());
+    let _ = probe.releases.set(releases.clone());
     for scope in scopes {
         tokio::spawn(releases::watch_scope(
             client.clone(),
             releases.clone(),
             scope,
         ));
+    }
+    {
+        let (releases, probe) = (releases.clone(), probe.clone());
+        tokio::spawn(async move {
+            releases.wait_synced().await;
+            probe.ready.store(true, Ordering::Relaxed);
+        });
     }
 
     let reporter = Reporter {
@@ -214,7 +318,7 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
         has_status,
         plan: plan_settings(&s),
         helm: helm_args(&s, helm.major, &chart),
-        runner,
+        runner: runner.clone(),
         releases: releases.clone(),
         recorder: Recorder::new(client.clone(), reporter),
         chart,
@@ -222,6 +326,7 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
         dry_run: s.dry_run,
         reconcile_period: s.reconcile_period,
         work_dir: work.path().to_path_buf(),
+        metrics: probe.metrics.clone(),
     }));
 
     let mut wc = watcher::Config::default();
@@ -249,7 +354,7 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
             .predicate_filter(decision_hash, Default::default());
         Controller::for_stream_with(crs, reader, resource.clone())
             .reconcile_on(releases.triggers())
-            .shutdown_on_signal()
+            .graceful_shutdown_on(halt.clone())
             .run(controller::reconcile, controller::error_policy, ctx.clone())
             .for_each(|res| async move {
                 if let Err(e) = res {
@@ -257,10 +362,47 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
                 }
             })
     });
-    futures::future::join_all(controllers).await;
+    let all_done = futures::future::join_all(controllers);
+    tokio::pin!(all_done);
+    tokio::select! {
+        _ = &mut all_done => {}
+        () = halt.clone() => {
+            // No new work starts now; running helm processes get the grace period,
+            // then SIGTERM (helm marks the release failed, not pending), then SIGKILL.
+            if tokio::time::timeout(s.shutdown_grace, &mut all_done).await.is_err() {
+                tracing::warn!(running = runner.running(), "shutdown grace over; stopping helm");
+                runner.close();
+                runner.signal_all(Signal::SIGTERM);
+                if tokio::time::timeout(HELM_GRACE, &mut all_done).await.is_err() {
+                    runner.signal_all(Signal::SIGKILL);
+                }
+            }
+        }
+    }
+    drop(halt);
+    let lost_lease = match lease {
+        Some((leading, task)) => {
+            let lost = !*leading.borrow() && !*stop_rx.borrow();
+            // dropping the last receiver releases the lease for the next leader
+            drop(leading);
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+            lost
+        }
+        None => false,
+    };
+    http.abort();
     tracing::info!("lostromos stopped");
     drop(work);
+    if lost_lease {
+        bail!("lost the lease to another replica");
+    }
     Ok(())
+}
+
+/// The default Lease name: one per watched type.
+fn lease_name(resource: &ApiResource) -> String {
+    let raw = format!("lostromos-{}-{}", resource.plural, resource.group);
+    lostromos::naming::release_name(None, &raw.replace('.', "-"))
 }
 
 pub async fn render(s: Settings, cr_file: &Path) -> anyhow::Result<()> {

@@ -141,6 +141,25 @@ pub struct Options {
     #[arg(long, env = "LOSTROMOS_DRY_RUN", num_args = 0..=1, default_missing_value = "true")]
     pub dry_run: Option<bool>,
 
+    /// Address of the HTTP server: /healthz, /readyz, /metrics, /status (default :8080).
+    #[arg(long, env = "LOSTROMOS_LISTEN")]
+    pub listen: Option<String>,
+    /// Run only while holding a Lease, so that of several replicas one acts.
+    #[arg(long, env = "LOSTROMOS_LEADER_ELECT", num_args = 0..=1, default_missing_value = "true")]
+    pub leader_elect: Option<bool>,
+    /// Name of the Lease (default: lostromos-<plural>-<group>).
+    #[arg(long, env = "LOSTROMOS_LEASE_NAME")]
+    pub lease_name: Option<String>,
+    /// Namespace of the Lease (default: $POD_NAMESPACE, else default).
+    #[arg(long, env = "LOSTROMOS_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// How long a Lease holds without renewal: a standby takes over after it (default 15s).
+    #[arg(long, env = "LOSTROMOS_LEASE_DURATION")]
+    pub lease_duration: Option<String>,
+    /// On SIGTERM, how long running helm processes may finish before they are stopped (default 30s).
+    #[arg(long, env = "LOSTROMOS_SHUTDOWN_GRACE")]
+    pub shutdown_grace: Option<String>,
+
     /// `human` or `json`.
     #[arg(long, env = "LOSTROMOS_LOG_FORMAT")]
     pub log_format: Option<String>,

@@ -21,6 +21,7 @@ use crate::cr::{decision_hash, CrView};
 use crate::helm::argv::Invocation;
 use crate::helm::{HelmArgs, HelmError, HelmErrorKind, HelmRunner};
 use crate::labels;
+use crate::metrics::{Change, Metrics};
 use crate::plan::{self, Desired, PlanSettings, Recovery, Rejection, ReleaseRef};
 use crate::release::ReleaseState;
 use crate::releases::Releases;
@@ -48,6 +49,7 @@ pub struct Context {
     pub reconcile_period: Duration,
     /// Private (0700) folder for values files.
     pub work_dir: PathBuf,
+    pub metrics: Arc<Metrics>,
     failures: Mutex<HashMap<String, Failures>>,
 }
 
@@ -66,6 +68,7 @@ pub struct Setup {
     pub dry_run: bool,
     pub reconcile_period: Duration,
     pub work_dir: PathBuf,
+    pub metrics: Arc<Metrics>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +114,7 @@ impl Context {
             dry_run,
             reconcile_period,
             work_dir,
+            metrics,
         } = setup;
         Self {
             client,
@@ -127,6 +131,7 @@ impl Context {
             dry_run,
             reconcile_period,
             work_dir,
+            metrics,
             failures: Mutex::default(),
         }
     }
@@ -212,6 +217,23 @@ async fn step(obj: &DynamicObject, ctx: &Context) -> Result<Step, ReconcileError
     let p = plan::plan(&ctx.plan, &cr, release.as_ref(), &chart.digest, now_unix());
 
     tracing::debug!(cr = %cr.key(), action = action_name(&p.action), "plan");
+    let name = action_name(&p.action);
+    let started = Instant::now();
+    let result = act(obj, &cr, ctx, p, target, release, chart).await;
+    ctx.metrics.reconciled(name, started.elapsed());
+    result
+}
+
+/// Carries out one planned action.
+async fn act(
+    obj: &DynamicObject,
+    cr: &CrView,
+    ctx: &Context,
+    p: plan::Plan,
+    target: Option<ReleaseRef>,
+    release: Option<ReleaseState>,
+    chart: Arc<Chart>,
+) -> Result<Step, ReconcileError> {
     if ctx.dry_run {
         // show the real action, not just the finalizer it would add first
         let action = match &p.action {
@@ -241,8 +263,8 @@ async fn step(obj: &DynamicObject, ctx: &Context) -> Result<Step, ReconcileError
     let Some(target) = p.release else {
         // only a rejection or finalizer release come without a release
         return match p.action {
-            plan::Action::ReleaseFinalizer => release_finalizer(obj, &cr, ctx).await,
-            plan::Action::Reject(r) => reject(obj, &cr, ctx, &r).await,
+            plan::Action::ReleaseFinalizer => release_finalizer(obj, cr, ctx).await,
+            plan::Action::Reject(r) => reject(obj, cr, ctx, &r).await,
             _ => Ok(Step::Done(ctx.periodic())),
         };
     };
@@ -251,7 +273,7 @@ async fn step(obj: &DynamicObject, ctx: &Context) -> Result<Step, ReconcileError
         plan::Action::AddFinalizer => {
             let mut finalizers = cr.finalizers.clone();
             finalizers.push(labels::FINALIZER.to_owned());
-            let updated = patch_finalizers(obj, &cr, ctx, finalizers).await?;
+            let updated = patch_finalizers(obj, cr, ctx, finalizers).await?;
             Ok(Step::Again(Box::new(updated)))
         }
         plan::Action::Skip => {
@@ -272,7 +294,7 @@ async fn step(obj: &DynamicObject, ctx: &Context) -> Result<Step, ReconcileError
         plan::Action::Install(d) => {
             let subject = Subject {
                 obj,
-                cr: &cr,
+                cr,
                 target: &target,
                 chart: &chart,
             };
@@ -281,13 +303,13 @@ async fn step(obj: &DynamicObject, ctx: &Context) -> Result<Step, ReconcileError
         plan::Action::Upgrade(d) => {
             let subject = Subject {
                 obj,
-                cr: &cr,
+                cr,
                 target: &target,
                 chart: &chart,
             };
             apply(&subject, ctx, release.as_ref(), d, Verb::Upgrade).await
         }
-        plan::Action::Recover(r) => recover(obj, &cr, ctx, &target, release.as_ref(), r).await,
+        plan::Action::Recover(r) => recover(obj, cr, ctx, &target, release.as_ref(), r).await,
         plan::Action::Wait { after_secs, reason } => {
             let info = release.as_ref().map(|r| release_info(&chart, &target, r));
             report(
@@ -304,12 +326,12 @@ async fn step(obj: &DynamicObject, ctx: &Context) -> Result<Step, ReconcileError
                 after_secs.max(1),
             ))))
         }
-        plan::Action::Uninstall => uninstall(obj, &cr, ctx, &target).await,
+        plan::Action::Uninstall => uninstall(obj, cr, ctx, &target).await,
         plan::Action::ReleaseFinalizer => {
             ctx.releases.forget_owner(&target.namespace, &target.name);
-            release_finalizer(obj, &cr, ctx).await
+            release_finalizer(obj, cr, ctx).await
         }
-        plan::Action::Reject(r) => reject(obj, &cr, ctx, &r).await,
+        plan::Action::Reject(r) => reject(obj, cr, ctx, &r).await,
     }
 }
 
@@ -492,6 +514,11 @@ async fn apply(
     if let Err(e) = result {
         return fail(obj, cr, ctx, verb.name(), e, prior).await;
     }
+    let change = match verb {
+        Verb::Install => Change::Create,
+        Verb::Upgrade => Change::Update,
+    };
+    ctx.metrics.changed(change, true, now_unix() as f64);
     let expected = desired.expected_revision;
     let after = ctx
         .releases
@@ -612,6 +639,7 @@ async fn uninstall(
         )),
     )
     .await;
+    ctx.metrics.changed(Change::Delete, true, now_unix() as f64);
     ctx.releases.forget_owner(&target.namespace, &target.name);
     release_finalizer(obj, cr, ctx).await
 }
@@ -657,6 +685,7 @@ async fn reject(
     };
     let message = why.to_string();
     tracing::warn!(cr = %cr.key(), action = "reject", reason, message = %message, "not acting on the CR");
+    ctx.metrics.failed(reason);
     let outcome = Outcome::Failed {
         reason: reason.into(),
         message: message.clone(),
@@ -689,6 +718,16 @@ async fn fail(
     release: Option<ReleaseInfo>,
 ) -> Result<Step, ReconcileError> {
     let stalled = e.kind.is_bad_input();
+    ctx.metrics.failed(e.kind.reason());
+    let change = match verb {
+        "Install" => Some(Change::Create),
+        "Upgrade" => Some(Change::Update),
+        "Uninstall" => Some(Change::Delete),
+        _ => None,
+    };
+    if let Some(change) = change {
+        ctx.metrics.changed(change, false, now_unix() as f64);
+    }
     publish(
         ctx,
         obj,
@@ -719,7 +758,10 @@ async fn run_helm(
 ) -> Result<(), HelmError> {
     let started = Instant::now();
     let result = ctx.runner.run(inv, ctx.helm.timeout).await;
-    let ms = started.elapsed().as_millis() as u64;
+    let took = started.elapsed();
+    let outcome = result.as_ref().map_or_else(|e| e.kind.reason(), |_| "ok");
+    ctx.metrics.helm_ran(inv.action, outcome, took);
+    let ms = took.as_millis() as u64;
     match &result {
         Ok(_) => {
             tracing::info!(cr = %cr.key(), release = %target.name, namespace = %target.namespace, action = inv.action, duration_ms = ms, result = "ok", "helm")

@@ -164,6 +164,19 @@ impl ReleaseIndex {
         self.releases.is_empty()
     }
 
+    /// Releases stamped by Lostrómos, counted by the status of their latest revision.
+    pub fn managed_by_status(&self) -> Vec<(&'static str, usize)> {
+        let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+        for revs in self.releases.values() {
+            if let Some(latest) = revs.values().next_back() {
+                if latest.labels.contains_key(crate::labels::CR_NAME) {
+                    *counts.entry(latest.status.as_str()).or_default() += 1;
+                }
+            }
+        }
+        counts.into_iter().collect()
+    }
+
     /// A revision Secret was created or changed.
     pub fn apply(&mut self, meta: &SecretMeta) {
         if let Some((key, rev)) = parse(meta) {
@@ -321,6 +334,20 @@ mod tests {
         idx.relist_done(None);
         assert_eq!(idx.len(), 1);
         assert!(idx.get("b", "kept").is_some());
+    }
+
+    #[test]
+    fn managed_releases_by_status() {
+        let mut idx = ReleaseIndex::default();
+        let ours = [("lostromos.dev/cr-name", "x")];
+        idx.apply(&secret("a", "r1", 1, "superseded", &ours));
+        idx.apply(&secret("a", "r1", 2, "deployed", &ours));
+        idx.apply(&secret("a", "r2", 1, "failed", &ours));
+        idx.apply(&secret("a", "foreign", 1, "deployed", &[]));
+        assert_eq!(
+            idx.managed_by_status(),
+            vec![("deployed", 1), ("failed", 1)]
+        );
     }
 
     #[test]

@@ -55,6 +55,13 @@ impl Releases {
         self.index.read().unwrap_or_else(|e| e.into_inner()).len()
     }
 
+    pub fn managed_by_status(&self) -> Vec<(&'static str, usize)> {
+        self.index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .managed_by_status()
+    }
+
     /// Waits until every scope has been listed once: before that, a missing
     /// release may just not be seen yet, and acting on it would reinstall.
     pub async fn wait_synced(&self) {

@@ -27,6 +27,19 @@ pub enum LogFormat {
     Json,
 }
 
+/// Leader election on a Lease.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseSettings {
+    /// `None`: derived from the watched type.
+    pub name: Option<String>,
+    pub namespace: String,
+    pub duration: Duration,
+}
+
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
+pub const DEFAULT_LEASE_DURATION: Duration = Duration::from_secs(15);
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 /// The watched type, before discovery.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Watched {
@@ -57,6 +70,10 @@ pub struct Settings {
     pub concurrency: usize,
     pub reconcile_period: Duration,
     pub dry_run: bool,
+    pub listen: String,
+    /// `Some` when leader election is on.
+    pub lease: Option<LeaseSettings>,
+    pub shutdown_grace: Duration,
     pub log_format: LogFormat,
     pub log_level: Option<String>,
 }
@@ -108,6 +125,12 @@ impl Options {
             concurrency: self.concurrency.or(file.concurrency),
             reconcile_period: self.reconcile_period.or(file.reconcile_period),
             dry_run: self.dry_run.or(file.dry_run),
+            listen: self.listen.or(file.listen),
+            leader_elect: self.leader_elect.or(file.leader_elect),
+            lease_name: self.lease_name.or(file.lease_name),
+            lease_namespace: self.lease_namespace.or(file.lease_namespace),
+            lease_duration: self.lease_duration.or(file.lease_duration),
+            shutdown_grace: self.shutdown_grace.or(file.shutdown_grace),
             log_format: self.log_format.or(file.log_format),
             log_level: self.log_level.or(file.log_level),
         }
@@ -261,6 +284,8 @@ pub fn validate(o: Options, purpose: Purpose) -> Result<Settings, SettingsError>
         },
     };
     let timeout = dur(&o.timeout, "timeout", DEFAULT_TIMEOUT);
+    let lease_duration = dur(&o.lease_duration, "lease-duration", DEFAULT_LEASE_DURATION);
+    let shutdown_grace = dur(&o.shutdown_grace, "shutdown-grace", DEFAULT_SHUTDOWN_GRACE);
     let reconcile_period = dur(
         &o.reconcile_period,
         "reconcile-period",
@@ -292,6 +317,27 @@ pub fn validate(o: Options, purpose: Purpose) -> Result<Settings, SettingsError>
         }
     }
 
+    if lease_duration < Duration::from_secs(2) {
+        problems.push("--lease-duration must be at least 2s".into());
+    }
+    let listen = o.listen.unwrap_or_else(|| DEFAULT_LISTEN.into());
+    if crate::http::listen_address(&listen)
+        .parse::<std::net::SocketAddr>()
+        .is_err()
+    {
+        problems.push(format!(
+            "--listen {listen:?} is not an address; write it like :8080 or 127.0.0.1:8080"
+        ));
+    }
+    let lease = o.leader_elect.unwrap_or(false).then(|| LeaseSettings {
+        name: o.lease_name.filter(|n| !n.is_empty()),
+        namespace: o
+            .lease_namespace
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| "default".into()),
+        duration: lease_duration,
+    });
+
     if !problems.is_empty() {
         return Err(SettingsError(problems));
     }
@@ -322,6 +368,9 @@ pub fn validate(o: Options, purpose: Purpose) -> Result<Settings, SettingsError>
         concurrency,
         reconcile_period,
         dry_run: o.dry_run.unwrap_or(false),
+        listen,
+        lease,
+        shutdown_grace,
         log_format,
         log_level: o.log_level,
     })

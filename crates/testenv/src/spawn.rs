@@ -30,10 +30,14 @@ type Request = (Command, Sender<io::Result<Child>>);
 pub fn spawn(mut command: Command) -> Result<Child> {
     let parent = std::process::id();
     command.process_group(0);
-    // SAFETY: the closure runs between fork and exec; it only makes two
-    // async-signal-safe system calls (prctl, getppid) and does not allocate.
+    // SAFETY: the closure runs between fork and exec; it only makes
+    // async-signal-safe system calls (pthread_sigmask, prctl, getppid) and does
+    // not allocate.
     unsafe {
         command.pre_exec(move || {
+            // The spawner thread blocks every signal and a fork inherits that
+            // mask (exec keeps it): give the child the empty mask it expects.
+            SigSet::all().thread_unblock()?;
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
             // The parent may have died before prctl took effect. (No
             // allocation here: this runs in a forked copy of a threaded process.)
@@ -63,8 +67,8 @@ fn spawner() -> Result<&'static Sender<Request>> {
                 // Never returns: the static holds a sender forever.
                 .spawn(move || {
                     // Leave every signal to the other threads (`up` waits for
-                    // SIGTERM with sigtimedwait). Children start with an empty
-                    // mask: std resets it before exec.
+                    // SIGTERM with sigtimedwait). Children unblock them again
+                    // in pre_exec.
                     let _ = SigSet::all().thread_block();
                     for (mut command, reply) in incoming {
                         let _ = reply.send(command.spawn());
@@ -160,5 +164,34 @@ fn kill_group(pid: u32, mut child: impl DerefMut<Target = Child>) {
     if let Ok(None) = child.try_wait() {
         let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
         let _ = child.wait();
+    }
+}
+
+#[cfg(test)]
+mod signal_mask_tests {
+    use super::*;
+
+    /// A child must be stoppable with SIGTERM: the spawner's blocked mask must
+    /// not leak into it.
+    #[test]
+    fn children_start_with_no_blocked_signal() {
+        let mut cmd = Command::new("sleep");
+        cmd.arg("30");
+        let mut child = spawn(cmd).expect("spawn");
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", child.id())).expect("status");
+        let _ = child.kill();
+        let _ = child.wait();
+        let blocked = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigBlk:"))
+            .expect("SigBlk line")
+            .trim()
+            .to_owned();
+        assert_eq!(
+            u64::from_str_radix(&blocked, 16).expect("hex"),
+            0,
+            "blocked mask {blocked}"
+        );
     }
 }

@@ -2,11 +2,12 @@
 //! with SIGTERM (helm marks the release failed) then SIGKILL, and a semaphore
 //! that bounds how many run at once.
 
+use std::collections::HashSet;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{killpg, Signal};
@@ -46,6 +47,8 @@ pub struct HelmRunner {
     grace: Duration,
     permits: Arc<Semaphore>,
     started: AtomicU64,
+    /// Process groups of the helm processes running now.
+    running: Mutex<HashSet<i32>>,
 }
 
 impl HelmRunner {
@@ -61,6 +64,30 @@ impl HelmRunner {
             grace,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             started: AtomicU64::new(0),
+            running: Mutex::default(),
+        }
+    }
+
+    /// Refuses new helm runs from now on (shutting down); running ones go on.
+    pub fn close(&self) {
+        self.permits.close();
+    }
+
+    /// How many helm processes run now.
+    pub fn running(&self) -> usize {
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Sends `sig` to every running helm process group: SIGTERM lets helm mark
+    /// its release failed instead of leaving it pending.
+    pub fn signal_all(&self, sig: Signal) {
+        for pgid in self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = killpg(Pid::from_raw(*pgid), sig);
         }
     }
 
@@ -102,6 +129,7 @@ impl HelmRunner {
             .and_then(|id| i32::try_from(id).ok())
             .map(Pid::from_raw);
         let guard = GroupGuard(group);
+        let _tracked = Tracked::new(&self.running, group);
 
         let stdout = tokio::spawn(read_bounded(child.stdout.take(), MAX_STDOUT, false));
         let stderr = tokio::spawn(read_bounded(child.stderr.take(), MAX_STDERR, true));
@@ -151,6 +179,27 @@ impl HelmRunner {
             stderr,
             duration,
         })
+    }
+}
+
+/// Keeps a process group in the running set while it runs.
+struct Tracked<'a>(&'a Mutex<HashSet<i32>>, Option<i32>);
+
+impl<'a> Tracked<'a> {
+    fn new(set: &'a Mutex<HashSet<i32>>, group: Option<Pid>) -> Self {
+        let pgid = group.map(Pid::as_raw);
+        if let Some(p) = pgid {
+            set.lock().unwrap_or_else(|e| e.into_inner()).insert(p);
+        }
+        Self(set, pgid)
+    }
+}
+
+impl Drop for Tracked<'_> {
+    fn drop(&mut self) {
+        if let Some(p) = self.1 {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&p);
+        }
     }
 }
 
@@ -344,6 +393,35 @@ mod tests {
             .unwrap();
         assert!(peak <= 2, "peak concurrency {peak}");
         assert_eq!(r.started(), 6);
+    }
+
+    #[tokio::test]
+    async fn running_processes_are_tracked_and_can_be_stopped() {
+        let r = Arc::new(runner());
+        let inv = sh("sleep 300");
+        let handle = {
+            let r = r.clone();
+            tokio::spawn(async move { r.run(&inv, Duration::from_secs(600)).await })
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while r.running() == 0 {
+            assert!(tokio::time::Instant::now() < deadline, "helm never started");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        r.close();
+        r.signal_all(Signal::SIGTERM);
+        let result = handle.await.unwrap();
+        assert!(result.is_err(), "a terminated run is a failure");
+        assert_eq!(r.running(), 0);
+        let refused = r
+            .run(&sh("true"), Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused.kind,
+            HelmErrorKind::Spawn,
+            "closed runner refuses new runs"
+        );
     }
 
     #[tokio::test]

@@ -1,0 +1,240 @@
+//! Prometheus metrics: the original Lostrómos's names, plus durations, helm
+//! processes, releases by state and failures.
+
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// The three kinds of change the original counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Create,
+    Update,
+    Delete,
+}
+
+struct ChangeMetrics {
+    total: Counter,
+    errors: Counter,
+    last: Gauge<f64, AtomicU64>,
+}
+
+impl ChangeMetrics {
+    fn register(registry: &mut Registry, verb: &str) -> Self {
+        let me = Self {
+            total: Counter::default(),
+            errors: Counter::default(),
+            last: Gauge::default(),
+        };
+        registry.register(
+            format!("releases_{verb}"),
+            format!("Releases {verb}d (helm runs that succeeded)"),
+            me.total.clone(),
+        );
+        registry.register(
+            format!("releases_{verb}_error"),
+            format!("Failed helm runs to {verb} a release"),
+            me.errors.clone(),
+        );
+        registry.register(
+            format!("releases_last_{verb}_timestamp_utc_seconds"),
+            format!("When a release was last {verb}d, in Unix seconds"),
+            me.last.clone(),
+        );
+        me
+    }
+}
+
+fn histogram() -> Histogram {
+    // 10 ms .. ~80 s
+    Histogram::new(exponential_buckets(0.01, 2.0, 14))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    events: Counter,
+    managed: Gauge,
+    create: ChangeMetrics,
+    update: ChangeMetrics,
+    delete: ChangeMetrics,
+    reconcile_seconds: Family<Labels, Histogram>,
+    helm_seconds: Family<Labels, Histogram>,
+    helm_processes: Family<Labels, Counter>,
+    releases_by_status: Family<Labels, Gauge>,
+    failures: Family<Labels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let events = Counter::default();
+        registry.register(
+            "releases_events",
+            "CR events handled (reconciles)",
+            events.clone(),
+        );
+        let managed = Gauge::default();
+        registry.register(
+            "releases_total",
+            "Releases managed by Lostrómos",
+            managed.clone(),
+        );
+        let create = ChangeMetrics::register(&mut registry, "create");
+        let update = ChangeMetrics::register(&mut registry, "update");
+        let delete = ChangeMetrics::register(&mut registry, "delete");
+        let reconcile_seconds =
+            Family::<Labels, Histogram>::new_with_constructor(histogram as fn() -> Histogram);
+        registry.register(
+            "lostromos_reconcile_duration_seconds",
+            "Reconcile duration by decided action",
+            reconcile_seconds.clone(),
+        );
+        let helm_seconds =
+            Family::<Labels, Histogram>::new_with_constructor(histogram as fn() -> Histogram);
+        registry.register(
+            "lostromos_helm_duration_seconds",
+            "helm process duration by action",
+            helm_seconds.clone(),
+        );
+        let helm_processes = Family::<Labels, Counter>::default();
+        registry.register(
+            "lostromos_helm_processes",
+            "helm processes started, by action and result",
+            helm_processes.clone(),
+        );
+        let releases_by_status = Family::<Labels, Gauge>::default();
+        registry.register(
+            "lostromos_releases",
+            "Managed releases by helm status of their latest revision",
+            releases_by_status.clone(),
+        );
+        let failures = Family::<Labels, Counter>::default();
+        registry.register(
+            "lostromos_failures",
+            "Failed reconciles by reason",
+            failures.clone(),
+        );
+        Self {
+            registry,
+            events,
+            managed,
+            create,
+            update,
+            delete,
+            reconcile_seconds,
+            helm_seconds,
+            helm_processes,
+            releases_by_status,
+            failures,
+        }
+    }
+
+    pub fn reconciled(&self, action: &'static str, took: Duration) {
+        self.events.inc();
+        self.reconcile_seconds
+            .get_or_create(&vec![("action", action.to_owned())])
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn helm_ran(&self, action: &'static str, result: &'static str, took: Duration) {
+        self.helm_seconds
+            .get_or_create(&vec![("action", action.to_owned())])
+            .observe(took.as_secs_f64());
+        self.helm_processes
+            .get_or_create(&vec![
+                ("action", action.to_owned()),
+                ("result", result.to_owned()),
+            ])
+            .inc();
+    }
+
+    pub fn changed(&self, change: Change, ok: bool, now_unix: f64) {
+        let m = match change {
+            Change::Create => &self.create,
+            Change::Update => &self.update,
+            Change::Delete => &self.delete,
+        };
+        if ok {
+            m.total.inc();
+            m.last.set(now_unix);
+        } else {
+            m.errors.inc();
+        }
+    }
+
+    pub fn failed(&self, reason: &'static str) {
+        self.failures
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .inc();
+    }
+
+    /// Sets the release gauges from the current index (at scrape time).
+    pub fn set_releases(&self, by_status: &[(&'static str, usize)]) {
+        let total: usize = by_status.iter().map(|(_, n)| n).sum();
+        self.managed.set(total as i64);
+        for (status, n) in by_status {
+            self.releases_by_status
+                .get_or_create(&vec![("status", (*status).to_owned())])
+                .set(*n as i64);
+        }
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // writing into a String cannot fail
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn original_names_are_exposed() {
+        let m = Metrics::new();
+        m.changed(Change::Create, true, 1700000000.0);
+        m.changed(Change::Update, false, 0.0);
+        m.reconciled("install", Duration::from_millis(50));
+        m.helm_ran("upgrade", "ok", Duration::from_millis(80));
+        m.failed("ValuesRejected");
+        m.set_releases(&[("deployed", 3), ("failed", 1)]);
+        let text = m.encode();
+        for name in [
+            "releases_events_total 1",
+            "releases_total 4",
+            "releases_create_total 1",
+            "releases_update_total 0",
+            "releases_delete_total 0",
+            "releases_create_error_total 0",
+            "releases_update_error_total 1",
+            "releases_delete_error_total 0",
+            "releases_last_create_timestamp_utc_seconds 1700000000",
+            "releases_last_update_timestamp_utc_seconds",
+            "releases_last_delete_timestamp_utc_seconds",
+            "lostromos_reconcile_duration_seconds_bucket{",
+            "lostromos_helm_duration_seconds_count{action=\"upgrade\"} 1",
+            "lostromos_helm_processes_total{action=\"upgrade\",result=\"ok\"} 1",
+            "lostromos_releases{status=\"deployed\"} 3",
+            "lostromos_failures_total{reason=\"ValuesRejected\"} 1",
+        ] {
+            assert!(text.contains(name), "missing {name} in\n{text}");
+        }
+    }
+}
