@@ -1,6 +1,7 @@
 //! Start-up and wiring: everything here may fail with a message for a person.
 
 use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,8 +39,11 @@ pub fn init_logging(s: &Settings) {
         .unwrap_or_else(|| "info,kube=warn".into());
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // colours only for a person at a terminal, and never with NO_COLOR
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = match s.log_format {
         LogFormat::Json => builder.json().try_init(),

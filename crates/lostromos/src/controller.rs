@@ -467,21 +467,22 @@ async fn apply(
         chart,
     } = *subject;
     let prior = before.map(|r| release_info(chart, target, r));
-    report(
-        obj,
-        ctx,
-        &Outcome::Progressing {
+    // A retry of the same inputs keeps showing the failure it retries
+    // (Reconciling is already True); a new attempt shows that it runs.
+    if !status::is_retry(obj.data.get("status"), obj.metadata.generation) {
+        let message = format!(
+            "helm {} of release {}/{} running",
+            verb.name().to_lowercase(),
+            target.namespace,
+            target.name
+        );
+        let outcome = Outcome::Progressing {
             reason: verb.progressive().into(),
-            message: format!(
-                "helm {} of release {}/{} running",
-                verb.name().to_lowercase(),
-                target.namespace,
-                target.name
-            ),
+            message,
             release: prior.clone(),
-        },
-    )
-    .await?;
+        };
+        report(obj, ctx, &outcome).await?;
+    }
 
     // 0600 in a private folder, removed when `file` drops.
     let mut file = tempfile::Builder::new()

@@ -172,6 +172,15 @@ pub fn build(
     Value::Object(status)
 }
 
+/// Whether the stored status reports a failure of this same generation, so the
+/// next attempt is a retry.
+pub fn is_retry(current: Option<&Value>, generation: Option<i64>) -> bool {
+    current.is_some_and(|s| {
+        s.get("lastError").is_some_and(|e| !e.is_null())
+            && s.get("observedGeneration") == Some(&json!(generation))
+    })
+}
+
 /// True when `new` would change nothing in `current` (a merge patch with `null`
 /// removes a field, so a `null` matches an absent one).
 pub fn unchanged(current: Option<&Value>, new: &Value) -> bool {
@@ -314,6 +323,33 @@ mod tests {
             build(Some(&first), Some(1), &ok, "T2")["lastError"],
             Value::Null
         );
+    }
+
+    #[test]
+    fn retry_is_a_failure_of_the_same_generation() {
+        let failed = Outcome::Failed {
+            reason: "Timeout".into(),
+            message: "slow".into(),
+            stalled: false,
+            release: None,
+        };
+        let s = build(None, Some(2), &failed, "T");
+        assert!(is_retry(Some(&s), Some(2)));
+        assert!(
+            !is_retry(Some(&s), Some(3)),
+            "a new generation is a new attempt"
+        );
+        let ok = build(
+            None,
+            Some(2),
+            &Outcome::Ready {
+                release: info(1),
+                message: "ok".into(),
+            },
+            "T",
+        );
+        assert!(!is_retry(Some(&ok), Some(2)));
+        assert!(!is_retry(None, Some(2)));
     }
 
     #[test]

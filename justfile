@@ -1,0 +1,44 @@
+# Lostrómos: `just --list` shows every recipe. The logic lives in scripts/.
+# LOSTROMOS_PROFILE=debug makes build/cluster-up/demo use debug builds.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Show the recipes
+default:
+    @just --list
+
+# Build lostromos and lostromos-testenv (release; LOSTROMOS_PROFILE=debug for debug)
+build:
+    cargo build {{ if env("LOSTROMOS_PROFILE", "release") == "release" { "--release" } else { "" } }} -p lostromos -p testenv
+
+# Fetch/build kube-apiserver, etcd, helm 4/3, kubectl into ~/.cache/lostromos (minutes, once)
+binaries:
+    bash integration/tools/fetch-binaries.sh
+
+# Start a local etcd + kube-apiserver in .cluster/ in the background (idempotent)
+cluster-up:
+    bash scripts/cluster-up.sh
+
+# Stop the demo's lostromos and the local cluster (idempotent)
+cluster-down:
+    bash scripts/cluster-down.sh
+
+# Characters demo on a fresh local cluster: install, upgrade, uninstall releases
+demo:
+    bash scripts/demo.sh
+
+# Tenants demo: one podinfo release per Tenant CR, on a fresh local cluster
+demo-tenants:
+    bash scripts/demo-tenants.sh
+
+# The whole test run: fetch binaries, lint, unit + integration tests (helm 4, then helm 3)
+test:
+    bash scripts/test.sh
+
+# cargo fmt --check, clippy -D warnings, helm lint of every chart
+lint:
+    bash scripts/lint.sh
+
+# Format the Rust code (cargo fmt --all)
+fmt:
+    cargo fmt --all

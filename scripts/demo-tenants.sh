@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The tenants demo (examples/tenants), end to end on a local control plane:
+# every Tenant CR becomes a release of the podinfo chart, its spec being the
+# values, between platform defaults (--values) and forced values
+# (--override-values). Leaves the cluster and lostromos running.
+#   LOSTROMOS_PROFILE=debug   use debug builds (faster to build, same behaviour)
+#   DEMO_TIMEOUT=SECONDS      how long to wait for each effect (default 120)
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+timeout=${DEMO_TIMEOUT:-120}
+example=examples/tenants
+
+demo_prepare
+
+say "Installing the Tenant CRD ($example/crd.yaml)"
+show kubectl apply -f $example/crd.yaml
+kubectl wait --for=condition=Established --timeout="${timeout}s" crd/tenants.platform.example.com >/dev/null
+
+demo_start_lostromos lostromos-tenants \
+    --group platform.example.com --version v1alpha1 --kind Tenant \
+    --chart $example/chart --values-layout spec \
+    --values $example/platform-values.yaml --override-values $example/override-values.yaml
+
+say "Creating three Tenants: acme, globex, initech ($example/tenants/)"
+show kubectl apply -f $example/tenants/
+
+say "Waiting for lostromos to install a podinfo release for each (at most ${timeout}s each)"
+for name in acme globex initech; do wait_ready tenant "$name"; done
+note "all three are Ready"
+
+say "The Tenants"
+show kubectl get tenants
+say "The releases"
+show helm list
+say "What podinfo made of acme's spec (no nodes here, so no pods run)"
+show kubectl get deployments,services -l app.kubernetes.io/managed-by=Helm
+
+say "acme changes its message; globex leaves"
+show kubectl patch tenant acme --type merge -p '{"spec":{"ui":{"message":"hi from the demo"}}}'
+show kubectl delete tenant globex --wait=false
+
+say "Waiting for the upgrade (acme Ready at its new generation) and the uninstall (globex gone)"
+wait_ready tenant acme
+wait_gone tenant globex
+helm get values acme -o json | grep -q '"message":"hi from the demo"' ||
+    die "the acme release's values lack the new message"
+helm get values acme --all -o json | grep -q '"repository":"ghcr.io/stefanprodan/podinfo"' ||
+    die "the acme release's values lack the forced image"
+
+say "The Tenants now"
+show kubectl get tenants
+say "The releases now (no globex)"
+show helm list
+say "acme's release history"
+show helm history acme
+say "acme's values: platform-values.yaml, then the Tenant's spec, then override-values.yaml, merged"
+show helm get values acme
+
+say "Done in $((SECONDS - demo_started))s. Everything keeps running, so look around:"
+note "export KUBECONFIG=$kubeconfig PATH=$cluster_dir/bin:\$PATH"
+note "kubectl get tenants; helm list; helm get values acme --all"
+note "lostromos's log: .cluster/lostromos-tenants.log; the cluster's: .cluster/testenv.log"
+say "Stop everything with: just cluster-down"
