@@ -81,6 +81,22 @@ fn helm_env(s: &Settings, work: &Path) -> Vec<(OsString, OsString)> {
     env
 }
 
+/// The configured chart, checked and digested (pulled first when remote).
+async fn resolve_chart(
+    runner: &HelmRunner,
+    s: &Settings,
+    work: &Path,
+) -> Result<chart::Chart, chart::ChartError> {
+    chart::resolve(
+        runner,
+        &s.chart,
+        s.chart_version.as_deref(),
+        work,
+        s.timeout,
+    )
+    .await
+}
+
 async fn detect_helm(
     runner: &HelmRunner,
     binary: &Path,
@@ -228,14 +244,7 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
         .subresources
         .iter()
         .any(|(sub, _)| sub.plural == "status");
-    let chart = chart::resolve(
-        &runner,
-        &s.chart,
-        s.chart_version.as_deref(),
-        work.path(),
-        s.timeout,
-    )
-    .await?;
+    let chart = resolve_chart(&runner, &s, work.path()).await?;
 
     // With leader election, wait for the lease (ready meanwhile: a standby is healthy).
     let (halt, lease) = match &s.lease {
@@ -419,14 +428,7 @@ pub async fn render(s: Settings, cr_file: &Path) -> anyhow::Result<()> {
     );
     let helm = detect_helm(&runner, &s.helm_binary).await?;
     let obj = render::read_cr(cr_file)?;
-    let chart = chart::resolve(
-        &runner,
-        &s.chart,
-        s.chart_version.as_deref(),
-        work.path(),
-        s.timeout,
-    )
-    .await?;
+    let chart = resolve_chart(&runner, &s, work.path()).await?;
     let out = render::render(
         &runner,
         &helm_args(&s, helm.major, &chart),

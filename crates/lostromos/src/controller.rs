@@ -277,17 +277,8 @@ async fn act(
             Ok(Step::Again(Box::new(updated)))
         }
         plan::Action::Skip => {
-            let rel = release.as_ref().map(|r| release_info(&chart, &target, r));
-            if let Some(info) = rel {
-                report(
-                    obj,
-                    ctx,
-                    &Outcome::Ready {
-                        message: ready_message(&info),
-                        release: info,
-                    },
-                )
-                .await?;
+            if let Some(r) = &release {
+                report_ready(obj, ctx, release_info(&chart, &target, r)).await?;
             }
             Ok(Step::Done(ctx.periodic()))
         }
@@ -547,16 +538,20 @@ async fn apply(
         Some(ready_message(&info)),
     )
     .await;
-    report(
-        obj,
-        ctx,
-        &Outcome::Ready {
-            message: ready_message(&info),
-            release: info,
-        },
-    )
-    .await?;
+    report_ready(obj, ctx, info).await?;
     Ok(Step::Done(ctx.periodic()))
+}
+
+async fn report_ready(
+    obj: &DynamicObject,
+    ctx: &Context,
+    info: ReleaseInfo,
+) -> Result<(), ReconcileError> {
+    let outcome = Outcome::Ready {
+        message: ready_message(&info),
+        release: info,
+    };
+    report(obj, ctx, &outcome).await
 }
 
 async fn recover(
