@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The static checks: rustfmt, clippy (warnings are errors), and helm lint of
-# every chart in the repository with the pinned helm 4.
+# The static checks: rustfmt, clippy (warnings are errors), helm lint of every
+# chart in the repository with the pinned helm 4, and hadolint of the Dockerfile.
 # Sourced by test.sh (which times each step); run alone by `just lint`.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -34,5 +34,7 @@ if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
     lint_clippy
     say "helm lint of every chart (helm 4)"
     lint_charts
+    say "hadolint Dockerfile"
+    bash "$(dirname "${BASH_SOURCE[0]}")/lint-docker.sh"
     say "lint: all clean"
 fi

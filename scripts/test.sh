@@ -68,6 +68,7 @@ step "fetch test binaries" fatal load_binaries
 step "cargo fmt --check" fatal lint_fmt
 step "cargo clippy -D warnings" fatal lint_clippy
 step "helm lint (helm 4)" fatal lint_charts
+step "hadolint Dockerfile" fatal bash scripts/lint-docker.sh
 step "cargo test --workspace (helm 4)" continue \
     cargo_test cargo test --workspace --no-fail-fast
 # --tests: the suite's doc tests (none) already ran above; without them the

