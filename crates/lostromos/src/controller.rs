@@ -289,7 +289,7 @@ async fn act(
                 target: &target,
                 chart: &chart,
             };
-            apply(&subject, ctx, release.as_ref(), d, Verb::Install).await
+            apply(&subject, ctx, d, Verb::Install).await
         }
         plan::Action::Upgrade(d) => {
             let subject = Subject {
@@ -298,21 +298,18 @@ async fn act(
                 target: &target,
                 chart: &chart,
             };
-            apply(&subject, ctx, release.as_ref(), d, Verb::Upgrade).await
+            apply(&subject, ctx, d, Verb::Upgrade).await
         }
         plan::Action::Recover(r) => recover(obj, cr, ctx, &target, release.as_ref(), r).await,
         plan::Action::Wait { after_secs, reason } => {
-            let info = release.as_ref().map(|r| release_info(&chart, &target, r));
-            report(
-                obj,
-                ctx,
-                &Outcome::Progressing {
-                    reason: "Waiting".into(),
-                    message: reason,
-                    release: info,
-                },
-            )
-            .await?;
+            // the release's chart may not be this CR's chart yet: keep what
+            // status last showed of it
+            let outcome = Outcome::Progressing {
+                reason: "Waiting".into(),
+                message: reason,
+                release: None,
+            };
+            report(obj, ctx, &outcome).await?;
             Ok(Step::Done(Action::requeue(Duration::from_secs(
                 after_secs.max(1),
             ))))
@@ -447,7 +444,6 @@ struct Subject<'a> {
 async fn apply(
     subject: &Subject<'_>,
     ctx: &Context,
-    before: Option<&ReleaseState>,
     desired: Desired,
     verb: Verb,
 ) -> Result<Step, ReconcileError> {
@@ -457,7 +453,6 @@ async fn apply(
         target,
         chart,
     } = *subject;
-    let prior = before.map(|r| release_info(chart, target, r));
     // A retry of the same inputs keeps showing the failure it retries
     // (Reconciling is already True); a new attempt shows that it runs.
     if !status::is_retry(obj.data.get("status"), obj.metadata.generation) {
@@ -470,7 +465,8 @@ async fn apply(
         let outcome = Outcome::Progressing {
             reason: verb.progressive().into(),
             message,
-            release: prior.clone(),
+            // status keeps the release as it was until helm is done
+            release: None,
         };
         report(obj, ctx, &outcome).await?;
     }
@@ -504,7 +500,7 @@ async fn apply(
     let result = run_helm(ctx, cr, target, &inv).await;
     drop(file);
     if let Err(e) = result {
-        return fail(obj, cr, ctx, verb.name(), e, prior).await;
+        return fail(obj, cr, ctx, verb.name(), e, None).await;
     }
     let change = match verb {
         Verb::Install => Change::Create,
