@@ -304,10 +304,23 @@ impl Lostromos {
         let dir = tempfile::tempdir().expect("tempdir");
         let wrapper = dir.path().join("helm");
         let calls = dir.path().join("helm-calls.log");
+        // Records each helm process, and the values file it was given with its
+        // mode and its folder's mode (the file is gone once helm is done).
         let script = format!(
-            "#!/bin/sh\necho \"$1\" >> '{}'\nexec '{}' \"$@\"\n",
-            calls.display(),
-            helm_binary().display()
+            r#"#!/bin/sh
+echo "$1" >> '{calls}'
+prev=
+for a in "$@"; do
+  if [ "$prev" = --values ]; then
+    echo "$a $(stat -c %a "$a") $(stat -c %a "$(dirname "$a")")" >> '{values}'
+  fi
+  prev=$a
+done
+exec '{helm}' "$@"
+"#,
+            calls = calls.display(),
+            values = dir.path().join("values-files.log").display(),
+            helm = helm_binary().display()
         );
         std::fs::write(&wrapper, script).expect("write helm wrapper");
         std::fs::set_permissions(
@@ -432,6 +445,25 @@ impl Lostromos {
             .map(|(_, b)| b.to_owned())
             .unwrap_or_default();
         (code, body)
+    }
+
+    /// The folder with its log and the helm wrapper's records.
+    pub fn logs_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The values files helm was given: (path, file mode, folder mode), octal.
+    pub fn values_files(&self) -> Vec<(String, String, String)> {
+        std::fs::read_to_string(self.dir.path().join("values-files.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let mut parts = l.rsplitn(3, ' ');
+                let dir_mode = parts.next()?.to_owned();
+                let mode = parts.next()?.to_owned();
+                Some((parts.next()?.to_owned(), mode, dir_mode))
+            })
+            .collect()
     }
 
     pub fn logs(&self) -> String {

@@ -106,3 +106,65 @@ fn values_never_leak_into_logs_events_or_status() {
         );
     }
 }
+
+#[test]
+fn values_file_is_private_and_removed_after_the_run() {
+    let t = TestNs::new("values-file");
+    let l = Lostromos::start(&t, &chart("configmap"), &[]);
+    t.apply_widget("private", json!({"token": "x"}));
+    t.wait_ready("private");
+    let files = l.values_files();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let (path, mode, dir_mode) = &files[0];
+    assert_eq!(mode, "600", "values file mode");
+    assert_eq!(dir_mode, "700", "values folder mode");
+    assert!(!std::path::Path::new(path).exists(), "{path} left behind");
+}
+
+#[test]
+fn chart_reference_is_pulled_once_at_start() {
+    // a chart repository on loopback: `helm pull` of a URL reference
+    let t = TestNs::new("pull");
+    let repo = tempfile::tempdir().unwrap();
+    let out = Command::new(helm_binary())
+        .args(["package", &chart("configmap"), "--destination"])
+        .arg(repo.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let mut server = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+        ])
+        .arg(repo.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/configmap-0.1.0.tgz");
+    wait_for("the chart server", Duration::from_secs(30), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+
+    let l = Lostromos::start(&t, &url, &[]);
+    t.apply_widget("pulled", json!({"from": "repo"}));
+    let w = t.wait_ready("pulled");
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(w["status"]["release"]["chart"], "configmap-0.1.0");
+    assert_eq!(t.released_values("pulled"), Some(json!({"from": "repo"})));
+    let pulls = std::fs::read_to_string(l.logs_dir().join("helm-calls.log")).unwrap();
+    assert_eq!(pulls.lines().filter(|c| *c == "pull").count(), 1, "{pulls}");
+}

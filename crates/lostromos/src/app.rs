@@ -53,10 +53,15 @@ pub fn init_logging(s: &Settings) {
 
 /// A private working folder (0700): values files and helm's homes.
 fn work_dir() -> anyhow::Result<tempfile::TempDir> {
-    tempfile::Builder::new()
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
         .prefix("lostromos-")
         .tempdir()
-        .context("creating a private temp folder")
+        .context("creating a private temp folder")?;
+    // values files live here: nobody else may list or read them
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+        .context("making the temp folder private")?;
+    Ok(dir)
 }
 
 /// The environment every helm process gets.

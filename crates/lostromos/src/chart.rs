@@ -101,6 +101,9 @@ pub async fn resolve(
 /// A reference that can only mean a local file: helm would otherwise try to pull
 /// it and say "repo not found".
 pub fn looks_local(chart: &str) -> bool {
+    if chart.contains("://") {
+        return false;
+    }
     chart.starts_with('/')
         || chart.starts_with("./")
         || chart.starts_with("../")
@@ -167,6 +170,7 @@ mod tests {
         assert!(looks_local("app-1.0.0.tgz"));
         assert!(!looks_local("bitnami/nginx"));
         assert!(!looks_local("oci://registry/app"));
+        assert!(!looks_local("https://charts.example.com/app-1.0.0.tgz"));
     }
 
     #[test]
