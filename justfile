@@ -42,3 +42,7 @@ lint:
 # Format the Rust code (cargo fmt --all)
 fmt:
     cargo fmt --all
+
+# Idle-cost benchmark: N CRs (LOSTROMOS_BENCH_CRS, default 200), restart, vs one helm call per release
+bench:
+    cargo bench -p integration --bench idle_cost

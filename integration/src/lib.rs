@@ -385,6 +385,11 @@ exec '{helm}' "$@"
         })
     }
 
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Pids of the helm processes running right now.
     pub fn running_helms(&self) -> Vec<i32> {
         self.child
