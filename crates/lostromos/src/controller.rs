@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::ObjectRef;
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, ResourceExt};
 use serde_json::json;
 
 use crate::backoff::{self, Failures};
@@ -25,6 +25,9 @@ use crate::metrics::{Change, Metrics};
 use crate::plan::{self, Desired, PlanSettings, Recovery, Rejection, ReleaseRef};
 use crate::release::ReleaseState;
 use crate::releases::Releases;
+use crate::report::{
+    publish, ready_message, release_info, report, report_ready, status_would_change,
+};
 use crate::status::{self, Outcome, ReleaseInfo};
 
 /// How long to wait for helm's own writes to show up in the release index.
@@ -136,7 +139,7 @@ impl Context {
         }
     }
 
-    fn api(&self, cr: &CrView) -> Api<DynamicObject> {
+    pub(crate) fn api(&self, cr: &CrView) -> Api<DynamicObject> {
         match &cr.namespace {
             Some(ns) => Api::namespaced_with(self.client.clone(), ns, &self.resource),
             None => Api::all_with(self.client.clone(), &self.resource),
@@ -387,24 +390,6 @@ fn action_name(a: &plan::Action) -> &'static str {
     }
 }
 
-fn release_info(chart: &Chart, target: &ReleaseRef, r: &ReleaseState) -> ReleaseInfo {
-    ReleaseInfo {
-        name: target.name.clone(),
-        namespace: target.namespace.clone(),
-        revision: r.latest.version,
-        status: r.latest.status.as_str().to_owned(),
-        chart: chart.name_version.clone(),
-        app_version: chart.app_version.clone(),
-    }
-}
-
-fn ready_message(info: &ReleaseInfo) -> String {
-    format!(
-        "release {}/{} revision {} is {}",
-        info.namespace, info.name, info.revision, info.status
-    )
-}
-
 #[derive(Clone, Copy)]
 enum Verb {
     Install,
@@ -536,18 +521,6 @@ async fn apply(
     .await;
     report_ready(obj, ctx, info).await?;
     Ok(Step::Done(ctx.periodic()))
-}
-
-async fn report_ready(
-    obj: &DynamicObject,
-    ctx: &Context,
-    info: ReleaseInfo,
-) -> Result<(), ReconcileError> {
-    let outcome = Outcome::Ready {
-        message: ready_message(&info),
-        release: info,
-    };
-    report(obj, ctx, &outcome).await
 }
 
 async fn recover(
@@ -778,70 +751,4 @@ async fn patch_finalizers(
         .api(cr)
         .patch(&cr.name, &PatchParams::default(), &Patch::Merge(&patch))
         .await?)
-}
-
-fn status_would_change(obj: &DynamicObject, ctx: &Context, outcome: &Outcome) -> bool {
-    if !ctx.has_status {
-        return true;
-    }
-    let current = obj.data.get("status");
-    let new = status::build(current, obj.metadata.generation, outcome, &now_rfc3339());
-    !status::unchanged(current, &new)
-}
-
-fn now_rfc3339() -> String {
-    k8s_openapi::jiff::Timestamp::now().to_string()
-}
-
-/// Writes the outcome to the status subresource, when the CRD has one and the
-/// status would change.
-async fn report(
-    obj: &DynamicObject,
-    ctx: &Context,
-    outcome: &Outcome,
-) -> Result<(), ReconcileError> {
-    if !ctx.has_status {
-        return Ok(());
-    }
-    let current = obj.data.get("status");
-    let new = status::build(current, obj.metadata.generation, outcome, &now_rfc3339());
-    if status::unchanged(current, &new) {
-        return Ok(());
-    }
-    let cr = CrView::from_dynamic(obj);
-    let patch = json!({ "status": new });
-    match ctx
-        .api(&cr)
-        .patch_status(&cr.name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-    {
-        Ok(_) => Ok(()),
-        // deleted meanwhile: nothing left to report on
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-async fn publish(
-    ctx: &Context,
-    obj: &DynamicObject,
-    type_: EventType,
-    reason: &str,
-    action: &str,
-    note: Option<String>,
-) {
-    let ev = Event {
-        type_,
-        reason: reason.into(),
-        note,
-        action: action.into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx
-        .recorder
-        .publish(&ev, &obj.object_ref(&ctx.resource))
-        .await
-    {
-        tracing::warn!(error = %e, reason, "could not publish event");
-    }
 }

@@ -22,6 +22,7 @@ pub mod plan;
 pub mod release;
 pub mod releases;
 pub mod render;
+pub mod report;
 pub mod settings;
 pub mod status;
 pub mod values;
