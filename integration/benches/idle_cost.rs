@@ -3,43 +3,11 @@
 //! each resync). Prints figures; asserts nothing. Run with `just bench`
 //! (`LOSTROMOS_BENCH_CRS=N` sets the number of CRs, default 200).
 
-use std::collections::HashSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use integration::{chart, helm_binary, wait_for, Lostromos, TestNs};
+use integration::{chart, helm_binary, ready_widgets, wait_for, Lostromos, TestNs};
 use serde_json::{json, Value};
-
-fn ready_count(t: &TestNs) -> usize {
-    let out = t
-        .kubectl(&["get", "widgets", "-o", "json"])
-        .unwrap_or_default();
-    let v: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
-    v["items"].as_array().map_or(0, |a| {
-        a.iter()
-            .filter(|w| {
-                w["status"]["conditions"].as_array().is_some_and(|c| {
-                    c.iter().any(|c| {
-                        c["type"] == "Ready"
-                            && c["status"] == "True"
-                            && c["observedGeneration"] == w["metadata"]["generation"]
-                    })
-                })
-            })
-            .count()
-    })
-}
-
-fn skipped_since(l: &Lostromos, from: usize) -> usize {
-    l.logs()
-        .lines()
-        .skip(from)
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|v| v["fields"]["message"] == "plan" && v["fields"]["action"] == "skip")
-        .filter_map(|v| v["fields"]["cr"].as_str().map(str::to_owned))
-        .collect::<HashSet<_>>()
-        .len()
-}
 
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -69,7 +37,7 @@ fn main() {
         .collect();
     t.apply(&json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string());
     wait_for("every CR Ready", Duration::from_secs(1800), || {
-        (ready_count(&t) == n).then_some(())
+        (ready_widgets(&t) == n).then_some(())
     });
     let install = began.elapsed().as_secs_f64();
     let installs = l.helm_calls().len();
@@ -81,7 +49,7 @@ fn main() {
     let began = Instant::now();
     l.restart();
     wait_for("every CR re-checked", Duration::from_secs(600), || {
-        (skipped_since(&l, from) == n).then_some(())
+        (l.skipped_since(from).len() == n).then_some(())
     });
     let recheck = began.elapsed().as_secs_f64();
     let recheck_processes = l.helm_calls().len() - installs;

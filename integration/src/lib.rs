@@ -263,6 +263,48 @@ impl TestNs {
     }
 }
 
+/// `lostromos run` arguments for the suite's Widgets in `namespaces`, driving `chart`.
+pub fn widget_args(namespaces: &[&str], chart: &str) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "run",
+        "--group",
+        GROUP,
+        "--version",
+        "v1",
+        "--kind",
+        "Widget",
+    ]
+    .map(str::to_owned)
+    .into();
+    for ns in namespaces {
+        args.extend(["--namespace".to_owned(), (*ns).to_owned()]);
+    }
+    args.extend(["--chart".to_owned(), chart.to_owned()]);
+    args
+}
+
+/// Widgets that are Ready for their current generation.
+pub fn ready_widgets(t: &TestNs) -> usize {
+    let out = t
+        .kubectl(&["get", "widgets", "-o", "json"])
+        .unwrap_or_default();
+    let v: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
+    v["items"].as_array().map_or(0, |items| {
+        items
+            .iter()
+            .filter(|w| {
+                w["status"]["conditions"].as_array().is_some_and(|c| {
+                    c.iter().any(|c| {
+                        c["type"] == "Ready"
+                            && c["status"] == "True"
+                            && c["observedGeneration"] == w["metadata"]["generation"]
+                    })
+                })
+            })
+            .count()
+    })
+}
+
 /// A running `lostromos run` watching one test namespace, with a helm wrapper
 /// that records every helm process it starts.
 pub struct Lostromos {
@@ -275,22 +317,7 @@ pub struct Lostromos {
 impl Lostromos {
     /// Starts Lostrómos for Widgets in `ns` with the given chart and extra flags.
     pub fn start(ns: &TestNs, chart: &str, extra: &[&str]) -> Self {
-        let mut args: Vec<String> = [
-            "run",
-            "--group",
-            GROUP,
-            "--version",
-            "v1",
-            "--kind",
-            "Widget",
-            "--namespace",
-            &ns.ns,
-            "--chart",
-            chart,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut args = widget_args(&[&ns.ns], chart);
         args.extend(extra.iter().map(|s| s.to_string()));
         Self::start_args(ns.cluster.kubeconfig(), args)
     }
@@ -455,6 +482,18 @@ exec '{helm}' "$@"
     /// The folder with its log and the helm wrapper's records.
     pub fn logs_dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// CRs planned `skip` (nothing to do) since log line `from`; needs
+    /// `--log-format json`.
+    pub fn skipped_since(&self, from: usize) -> std::collections::HashSet<String> {
+        self.logs()
+            .lines()
+            .skip(from)
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|v| v["fields"]["message"] == "plan" && v["fields"]["action"] == "skip")
+            .filter_map(|v| v["fields"]["cr"].as_str().map(str::to_owned))
+            .collect()
     }
 
     /// The values files helm was given: (path, file mode, folder mode), octal.

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use integration::{
-    chart, helm_binary, lostromos_binary, repo_root, wait_for, Lostromos, TestNs, GROUP,
+    chart, helm_binary, lostromos_binary, repo_root, wait_for, widget_args, Lostromos, TestNs,
 };
 use serde_json::{json, Value};
 
@@ -364,25 +364,7 @@ fn installed_chart_lets_lostromos_run_as_its_service_account() {
         "{}",
         String::from_utf8_lossy(&whoami.stderr)
     );
-    let l = Lostromos::start_args(
-        &kubeconfig,
-        [
-            "run",
-            "--group",
-            GROUP,
-            "--version",
-            "v1",
-            "--kind",
-            "Widget",
-            "--namespace",
-            &t.ns,
-            "--chart",
-            &chart("configmap"),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect(),
-    );
+    let l = Lostromos::start_args(&kubeconfig, widget_args(&[&t.ns], &chart("configmap")));
     t.apply_widget("sa-made", json!({"made": "by the service account"}));
     let w = t.wait_ready("sa-made");
     assert_eq!(w["status"]["release"]["status"], "deployed", "{w}");

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use integration::{chart, wait_for, Lostromos, TestNs, GROUP};
+use integration::{chart, wait_for, widget_args, Lostromos, TestNs, GROUP};
 use serde_json::{json, Value};
 
 fn args(list: &[&str]) -> Vec<String> {
@@ -135,21 +135,7 @@ fn several_namespaces_are_watched_and_no_other() {
     let c = t.cluster.create_namespace("multi-c").unwrap();
     let _l = Lostromos::start_args(
         t.cluster.kubeconfig(),
-        args(&[
-            "run",
-            "--group",
-            GROUP,
-            "--version",
-            "v1",
-            "--kind",
-            "Widget",
-            "--namespace",
-            &t.ns,
-            "--namespace",
-            &b,
-            "--chart",
-            &chart("configmap"),
-        ]),
+        widget_args(&[&t.ns, &b], &chart("configmap")),
     );
     let put = |ns: &str, name: &str| {
         let obj = json!({"apiVersion": format!("{GROUP}/v1"), "kind": "Widget", "metadata": {"name": name, "namespace": ns}, "spec": {"ns": ns}});

@@ -1,24 +1,12 @@
 //! Nothing changed, nothing runs: with 50 healthy CRs, a restart of Lostrómos
 //! starts zero helm processes and every CR stays Ready.
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use integration::{chart, wait_for, Lostromos, TestNs};
+use integration::{chart, ready_widgets, wait_for, Lostromos, TestNs};
 use serde_json::{json, Value};
 
 const N: usize = 50;
-
-/// CRs the controller has planned `skip` for since the log's line `from`.
-fn skipped(l: &Lostromos, from: usize) -> HashSet<String> {
-    l.logs()
-        .lines()
-        .skip(from)
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|v| v["fields"]["message"] == "plan" && v["fields"]["action"] == "skip")
-        .filter_map(|v| v["fields"]["cr"].as_str().map(str::to_owned))
-        .collect()
-}
 
 #[test]
 fn restart_with_healthy_crs_starts_no_helm_process() {
@@ -36,27 +24,8 @@ fn restart_with_healthy_crs_starts_no_helm_process() {
         })
         .collect();
     t.apply(&json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string());
-    let ready = |t: &TestNs| -> usize {
-        let out = t
-            .kubectl(&["get", "widgets", "-o", "json"])
-            .unwrap_or_default();
-        let v: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
-        v["items"].as_array().map_or(0, |a| {
-            a.iter()
-                .filter(|w| {
-                    w["status"]["conditions"].as_array().is_some_and(|c| {
-                        c.iter().any(|c| {
-                            c["type"] == "Ready"
-                                && c["status"] == "True"
-                                && c["observedGeneration"] == w["metadata"]["generation"]
-                        })
-                    })
-                })
-                .count()
-        })
-    };
     wait_for("50 CRs Ready", Duration::from_secs(300), || {
-        (ready(&t) == N).then_some(())
+        (ready_widgets(&t) == N).then_some(())
     });
     let install_secs = began.elapsed().as_secs_f64();
     assert_eq!(
@@ -74,7 +43,7 @@ fn restart_with_healthy_crs_starts_no_helm_process() {
     wait_for(
         "all 50 CRs re-planned as skip",
         Duration::from_secs(120),
-        || (skipped(&l, log_lines).len() == N).then_some(()),
+        || (l.skipped_since(log_lines).len() == N).then_some(()),
     );
     let recheck_secs = restarted.elapsed().as_secs_f64();
     // ...with no helm process started, and all still Ready
@@ -84,6 +53,6 @@ fn restart_with_healthy_crs_starts_no_helm_process() {
         "helm processes after restart: {:?}",
         &l.helm_calls()[N..]
     );
-    assert_eq!(ready(&t), N);
+    assert_eq!(ready_widgets(&t), N);
     println!("steady-state: {N} CRs installed in {install_secs:.1}s; restart re-checked all in {recheck_secs:.1}s with 0 helm processes");
 }

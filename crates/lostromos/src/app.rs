@@ -339,7 +339,7 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
         runner: runner.clone(),
         releases: releases.clone(),
         recorder: Recorder::new(client.clone(), reporter),
-        chart,
+        chart: Arc::new(chart),
         chart_policy: s.chart_policy.clone(),
         dry_run: s.dry_run,
         reconcile_period: s.reconcile_period,

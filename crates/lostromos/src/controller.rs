@@ -33,8 +33,8 @@ use crate::status::{self, Outcome, ReleaseInfo};
 /// How long to wait for helm's own writes to show up in the release index.
 const INDEX_CATCH_UP: Duration = Duration::from_secs(30);
 
-/// Everything a reconcile needs, shared by all of them.
-pub struct Context {
+/// Everything a reconcile needs that is fixed at start-up.
+pub struct Setup {
     pub client: Client,
     pub resource: ApiResource,
     pub has_status: bool,
@@ -46,32 +46,26 @@ pub struct Context {
     /// The configured chart.
     pub chart: Arc<Chart>,
     pub chart_policy: ChartPolicy,
-    /// Charts CRs chose by annotation, resolved once each.
-    charts: tokio::sync::Mutex<HashMap<ChartRequest, Arc<Chart>>>,
     pub dry_run: bool,
     pub reconcile_period: Duration,
     /// Private (0700) folder for values files.
     pub work_dir: PathBuf,
     pub metrics: Arc<Metrics>,
+}
+
+/// The setup plus what reconciles learn as they run; derefs to the setup.
+pub struct Context {
+    setup: Setup,
+    /// Charts CRs chose by annotation, resolved once each.
+    charts: tokio::sync::Mutex<HashMap<ChartRequest, Arc<Chart>>>,
     failures: Mutex<HashMap<String, Failures>>,
 }
 
-/// What a `Context` is made of.
-pub struct Setup {
-    pub client: Client,
-    pub resource: ApiResource,
-    pub has_status: bool,
-    pub plan: PlanSettings,
-    pub helm: HelmArgs,
-    pub runner: Arc<HelmRunner>,
-    pub releases: Arc<Releases>,
-    pub recorder: Recorder,
-    pub chart: Chart,
-    pub chart_policy: ChartPolicy,
-    pub dry_run: bool,
-    pub reconcile_period: Duration,
-    pub work_dir: PathBuf,
-    pub metrics: Arc<Metrics>,
+impl std::ops::Deref for Context {
+    type Target = Setup;
+    fn deref(&self) -> &Setup {
+        &self.setup
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,16 +78,6 @@ pub enum ReconcileError {
     ValuesFile(#[from] std::io::Error),
 }
 
-impl ReconcileError {
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Self::Helm(e) => e.kind.reason(),
-            Self::Kube(_) => "KubernetesApiError",
-            Self::ValuesFile(_) => "ValuesFileError",
-        }
-    }
-}
-
 /// What one step of a reconcile leads to.
 enum Step {
     /// The CR changed (finalizer) or the release did (recovery): plan again.
@@ -103,38 +87,9 @@ enum Step {
 
 impl Context {
     pub fn new(setup: Setup) -> Self {
-        let Setup {
-            client,
-            resource,
-            has_status,
-            plan,
-            helm,
-            runner,
-            releases,
-            recorder,
-            chart,
-            chart_policy,
-            dry_run,
-            reconcile_period,
-            work_dir,
-            metrics,
-        } = setup;
         Self {
-            client,
-            resource,
-            has_status,
-            plan,
-            helm,
-            runner,
-            releases,
-            recorder,
-            chart: Arc::new(chart),
-            chart_policy,
+            setup,
             charts: Default::default(),
-            dry_run,
-            reconcile_period,
-            work_dir,
-            metrics,
             failures: Mutex::default(),
         }
     }
