@@ -6,7 +6,8 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use integration::{
-    chart, helm_binary, lostromos_binary, repo_root, wait_for, Lostromos, TestNs, GROUP,
+    chart, helm_binary, lostromos_binary, repo_root, wait_for, widget_args, Lostromos, TestNs,
+    GROUP,
 };
 use serde_json::{json, Value};
 
@@ -270,25 +271,13 @@ fn a_missing_helm_binary_is_reported() {
     let t = TestNs::new("cli-nohelm");
     let kubeconfig = t.cluster.kubeconfig().to_string_lossy().into_owned();
     let configmap = chart("configmap");
-    let run = lostromos(
-        &[
-            "run",
-            "--group",
-            GROUP,
-            "--version",
-            "v1",
-            "--kind",
-            "Widget",
-            "--namespace",
-            &t.ns,
-            "--chart",
-            &configmap,
-            "--helm-binary",
-            "/nonexistent/bin/helm",
-        ],
-        &[("KUBECONFIG", &kubeconfig)],
-        QUICK,
-    );
+    let mut args = widget_args(&[&t.ns], &configmap);
+    args.extend([
+        "--helm-binary".to_owned(),
+        "/nonexistent/bin/helm".to_owned(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = lostromos(&args, &[("KUBECONFIG", &kubeconfig)], QUICK);
     assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
     assert!(
         run.stderr.contains("/nonexistent/bin/helm"),
@@ -298,23 +287,12 @@ fn a_missing_helm_binary_is_reported() {
     assert!(run.stderr.contains("fix:"), "{}", run.stderr);
 }
 
+/// `widget_args` with another kind.
 fn run_args(t: &TestNs, kind: &str, chart: &str) -> Vec<String> {
-    [
-        "run",
-        "--group",
-        GROUP,
-        "--version",
-        "v1",
-        "--kind",
-        kind,
-        "--namespace",
-        &t.ns,
-        "--chart",
-        chart,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    widget_args(&[&t.ns], chart)
+        .into_iter()
+        .map(|a| if a == "Widget" { kind.to_owned() } else { a })
+        .collect()
 }
 
 fn wait_exit(l: &mut Lostromos) -> ExitStatus {

@@ -7,6 +7,26 @@ use std::time::Duration;
 use integration::{chart, helm_binary, wait_for, Lostromos, TestNs};
 use serde_json::json;
 
+/// `helm package CHART` into `dir`; the archive's path.
+fn package(chart: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    let out = Command::new(helm_binary())
+        .args(["package", chart, "--destination"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_dir(dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
 #[test]
 fn history_max_bounds_the_revisions_kept() {
     let t = TestNs::new("history");
@@ -52,22 +72,7 @@ fn wait_makes_helm_wait_for_the_objects() {
 fn packaged_chart_archive_works() {
     let t = TestNs::new("tgz");
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(helm_binary())
-        .args(["package", &chart("configmap"), "--destination"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let tgz = std::fs::read_dir(dir.path())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let tgz = package(&chart("configmap"), dir.path());
     let _l = Lostromos::start(&t, &tgz.to_string_lossy(), &[]);
     t.apply_widget("packed", json!({"from": "tgz"}));
     let w = t.wait_ready("packed");
@@ -126,16 +131,7 @@ fn chart_reference_is_pulled_once_at_start() {
     // a chart repository on loopback: `helm pull` of a URL reference
     let t = TestNs::new("pull");
     let repo = tempfile::tempdir().unwrap();
-    let out = Command::new(helm_binary())
-        .args(["package", &chart("configmap"), "--destination"])
-        .arg(repo.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    package(&chart("configmap"), repo.path());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
