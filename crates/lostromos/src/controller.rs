@@ -226,6 +226,7 @@ async fn act(
             _ => Ok(Step::Done(ctx.periodic())),
         };
     };
+    let is_install = matches!(p.action, plan::Action::Install(_));
     match p.action {
         plan::Action::Ignore => Ok(Step::Done(Action::await_change())),
         plan::Action::AddFinalizer => {
@@ -240,23 +241,19 @@ async fn act(
             }
             Ok(Step::Done(ctx.periodic()))
         }
-        plan::Action::Install(d) => {
+        plan::Action::Install(d) | plan::Action::Upgrade(d) => {
+            let verb = if is_install {
+                Verb::Install
+            } else {
+                Verb::Upgrade
+            };
             let subject = Subject {
                 obj,
                 cr,
                 target: &target,
                 chart: &chart,
             };
-            apply(&subject, ctx, d, Verb::Install).await
-        }
-        plan::Action::Upgrade(d) => {
-            let subject = Subject {
-                obj,
-                cr,
-                target: &target,
-                chart: &chart,
-            };
-            apply(&subject, ctx, d, Verb::Upgrade).await
+            apply(&subject, ctx, d, verb).await
         }
         plan::Action::Recover(r) => recover(obj, cr, ctx, &target, release.as_ref(), r).await,
         plan::Action::Wait { after_secs, reason } => {
