@@ -143,3 +143,29 @@ fn sigterm_stops_running_helm_without_leaving_it_pending() {
         );
     }
 }
+
+#[test]
+fn sigterm_lets_running_helm_finish_within_the_grace_period() {
+    let t = TestNs::new("drain");
+    // helm gives up by itself after 3 s, well inside the 60 s grace
+    let mut l = Lostromos::start(
+        &t,
+        &chart("slow"),
+        &["--timeout", "3s", "--shutdown-grace", "60s"],
+    );
+    t.apply_widget("draining", json!({"block": true}));
+    wait_for("helm to be mid-install", Duration::from_secs(60), || {
+        let (_, status) = t.release("draining")?;
+        (status == "pending-install" && !l.running_helms().is_empty()).then_some(())
+    });
+    let status = l.terminate(Duration::from_secs(90));
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        !l.logs().contains("shutdown grace over"),
+        "helm was stopped instead of drained:\n{}",
+        l.logs()
+    );
+    // helm ended on its own (its timeout): the release is not left pending
+    let (_, release_status) = t.release("draining").expect("release");
+    assert_eq!(release_status, "failed");
+}
