@@ -4,7 +4,6 @@ use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use std::sync::atomic::Ordering;
@@ -20,6 +19,7 @@ use kube::runtime::{Controller, WatchStreamExt};
 use kube::Client;
 use nix::sys::signal::Signal;
 
+use crate::leader::Leadership;
 use lostromos::chart;
 use lostromos::controller::{self, Context, Setup};
 use lostromos::cr::decision_hash;
@@ -252,46 +252,23 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
     let chart = resolve_chart(&runner, &s, work.path()).await?;
 
     // With leader election, wait for the lease (ready meanwhile: a standby is healthy).
-    let (halt, lease) = match &s.lease {
+    let (halt, leadership) = match &s.lease {
         None => (halt_on(stopped()), None),
         Some(lease) => {
-            let name = lease.name.clone().unwrap_or_else(|| lease_name(&resource));
-            let identity = std::env::var("POD_NAME")
-                .or_else(|_| std::env::var("HOSTNAME"))
-                .map(|h| format!("{h}-{}", std::process::id()))
-                .unwrap_or_else(|_| format!("lostromos-{}", std::process::id()));
-            let secs = lease.duration.as_secs().max(2);
-            let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &name)
-                .with_namespace(&lease.namespace)
-                .with_identity(&identity)
-                .with_duration(secs)
-                .with_grace((secs / 3).max(1))
-                .build()
-                .await
-                .with_context(|| format!("leader election on Lease {}/{name}", lease.namespace))?;
-            let (mut leading, task) = manager.watch().await;
             probe.ready.store(true, Ordering::Relaxed);
-            tracing::info!(lease = %name, namespace = %lease.namespace, identity = %identity, "waiting for the lease");
-            let mut stop = stop_rx.clone();
-            let became_leader = tokio::select! {
-                r = leading.wait_for(|l| *l) => { r.context("leader election stopped")?; true }
-                _ = stop.wait_for(|s| *s) => false,
-            };
-            if !became_leader {
-                drop(leading);
-                let _ = task.await;
+            let Some(leadership) =
+                Leadership::acquire(&client, lease, &resource, stop_rx.clone()).await?
+            else {
                 return Ok(());
-            }
-            tracing::info!(lease = %name, identity = %identity, "leading");
-            let mut lost = leading.clone();
-            let stop = stopped();
+            };
+            let (lost, stop) = (leadership.lost(), stopped());
             let halt = halt_on(async move {
                 tokio::select! {
-                    _ = lost.wait_for(|l| !*l) => tracing::error!("lost the lease; stopping"),
+                    () = lost => tracing::error!("lost the lease; stopping"),
                     () = stop => {}
                 }
             });
-            (halt, Some((leading, task)))
+            (halt, Some(leadership))
         }
     };
     probe.ready.store(false, Ordering::Relaxed);
@@ -398,14 +375,8 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
         }
     }
     drop(halt);
-    let lost_lease = match lease {
-        Some((leading, task)) => {
-            let lost = !*leading.borrow() && !*stop_rx.borrow();
-            // dropping the last receiver releases the lease for the next leader
-            drop(leading);
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
-            lost
-        }
+    let lost_lease = match leadership {
+        Some(leadership) => !leadership.release().await && !*stop_rx.borrow(),
         None => false,
     };
     http.abort();
@@ -415,12 +386,6 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
         bail!("lost the lease to another replica");
     }
     Ok(())
-}
-
-/// The default Lease name: one per watched type.
-fn lease_name(resource: &ApiResource) -> String {
-    let raw = format!("lostromos-{}-{}", resource.plural, resource.group);
-    lostromos::naming::release_name(None, &raw.replace('.', "-"))
 }
 
 pub async fn render(s: Settings, cr_file: &Path) -> anyhow::Result<()> {

@@ -1,6 +1,7 @@
 //! The `lostromos` binary: parse, set up logging, hand over to `app`.
 
 mod app;
+mod leader;
 
 use clap::Parser;
 use lostromos::cli::{Cli, Command};
