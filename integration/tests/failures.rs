@@ -322,27 +322,9 @@ fn release_owner(t: &TestNs, release: &str) -> Option<(String, String)> {
 }
 
 fn start_two_namespaces(rel: &TestNs, a: &TestNs, b: &TestNs) -> Lostromos {
-    let args = [
-        "run",
-        "--group",
-        integration::GROUP,
-        "--version",
-        "v1",
-        "--kind",
-        "Widget",
-        "--namespace",
-        &a.ns,
-        "--namespace",
-        &b.ns,
-        "--release-namespace",
-        &rel.ns,
-        "--chart",
-        &chart("configmap"),
-    ];
-    Lostromos::start_args(
-        rel.cluster.kubeconfig(),
-        args.iter().map(|s| s.to_string()).collect(),
-    )
+    let mut args = integration::widget_args(&[&a.ns, &b.ns], &chart("configmap"));
+    args.extend(["--release-namespace".to_owned(), rel.ns.clone()]);
+    Lostromos::start_args(rel.cluster.kubeconfig(), args)
 }
 
 #[test]
