@@ -1,11 +1,10 @@
 //! The `lostromos` binary: parse, set up logging, hand over to `app`.
 
 mod app;
-mod leader;
 
 use clap::Parser;
-use lostromos::cli::{Cli, Command};
-use lostromos::settings::{self, Purpose};
+use lostromos::config::cli::{Cli, Command};
+use lostromos::config::settings::{self, Purpose};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

@@ -1,8 +1,10 @@
 //! Driving the helm CLI: argv per helm major, the process, and its errors.
 
 pub mod argv;
+pub mod chart;
 pub mod error;
 pub mod process;
+pub mod render;
 pub mod version;
 
 pub use argv::{HelmArgs, Major};

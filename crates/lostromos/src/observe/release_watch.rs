@@ -15,8 +15,8 @@ use kube::runtime::WatchStreamExt;
 use kube::Client;
 use tokio::sync::{broadcast, watch};
 
-use crate::labels;
-use crate::release::{ReleaseIndex, ReleaseState, SecretMeta};
+use crate::observe::release_index::{ReleaseIndex, ReleaseState, SecretMeta};
+use crate::plan::labels;
 
 /// Shared, always-current release state.
 pub struct Releases {

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::cli::Options;
+use crate::config::cli::Options;
 
 /// Sections only the original's files have.
 const SECTIONS: &[&str] = &["crd", "helm", "k8s", "server", "logging", "templates"];

@@ -1,7 +1,7 @@
 //! Which chart a CR gets: the configured one, or (only when the operator allows
 //! it) one the CR names in an annotation, as the original's `chart:` annotation.
 
-use crate::cr::CrView;
+use crate::observe::cr::CrView;
 use crate::plan::Rejection;
 
 /// What the operator allows CRs to choose.

@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::cr::CrView;
+use crate::observe::cr::CrView;
 
 /// Where the CR's spec sits in the values.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

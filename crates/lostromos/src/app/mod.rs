@@ -1,5 +1,7 @@
 //! Start-up and wiring: everything here may fail with a message for a person.
 
+mod leader;
+
 use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -19,17 +21,17 @@ use kube::runtime::{Controller, WatchStreamExt};
 use kube::Client;
 use nix::sys::signal::Signal;
 
-use crate::leader::Leadership;
-use lostromos::chart;
-use lostromos::controller::{self, Context, Setup};
-use lostromos::cr::decision_hash;
+use leader::Leadership;
+use lostromos::config::settings::{LogFormat, Settings, Watched, HELM_GRACE};
+use lostromos::helm::chart;
 use lostromos::helm::process::deadline_for;
+use lostromos::helm::render;
 use lostromos::helm::{version as helm_version, HelmArgs, HelmRunner};
-use lostromos::http::{self, listen_address, Probe};
+use lostromos::observe::cr::decision_hash;
+use lostromos::observe::release_watch::{self, Releases};
 use lostromos::plan::PlanSettings;
-use lostromos::releases::{self, Releases};
-use lostromos::render;
-use lostromos::settings::{LogFormat, Settings, Watched, HELM_GRACE};
+use lostromos::reconcile::{self, Context, Setup};
+use lostromos::serve::http::{self, listen_address, Probe};
 
 pub fn init_logging(s: &Settings) {
     let filter = s
@@ -287,7 +289,7 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
     let releases = Releases::new(resource.clone(), scopes.len());
     let _ = probe.releases.set(releases.clone());
     for scope in scopes {
-        tokio::spawn(releases::watch_scope(
+        tokio::spawn(release_watch::watch_scope(
             client.clone(),
             releases.clone(),
             scope,
@@ -350,7 +352,7 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
         Controller::for_stream_with(crs, reader, resource.clone())
             .reconcile_on(releases.triggers())
             .graceful_shutdown_on(halt.clone())
-            .run(controller::reconcile, controller::error_policy, ctx.clone())
+            .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
             .for_each(|res| async move {
                 if let Err(e) = res {
                     tracing::debug!(error = %e, "controller event");

@@ -5,12 +5,12 @@ use kube::runtime::events::{Event, EventType};
 use kube::Resource;
 use serde_json::json;
 
-use crate::chart::Chart;
-use crate::controller::{Context, ReconcileError};
-use crate::cr::CrView;
+use crate::helm::chart::Chart;
+use crate::observe::cr::CrView;
+use crate::observe::release_index::ReleaseState;
 use crate::plan::ReleaseRef;
-use crate::release::ReleaseState;
-use crate::status::{self, Outcome, ReleaseInfo};
+use crate::reconcile::status::{self, Outcome, ReleaseInfo};
+use crate::reconcile::{Context, ReconcileError};
 
 pub(crate) fn release_info(chart: &Chart, target: &ReleaseRef, r: &ReleaseState) -> ReleaseInfo {
     ReleaseInfo {

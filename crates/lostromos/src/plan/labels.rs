@@ -22,7 +22,7 @@ pub fn value(s: &str) -> String {
     if ok {
         s.to_owned()
     } else {
-        crate::naming::release_name(None, s)
+        crate::plan::naming::release_name(None, s)
     }
 }
 

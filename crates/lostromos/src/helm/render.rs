@@ -6,10 +6,10 @@ use std::path::Path;
 use kube::api::DynamicObject;
 use serde_json::Value;
 
-use crate::cr::CrView;
 use crate::helm::{argv, HelmArgs, HelmError, HelmRunner};
+use crate::observe::cr::CrView;
+use crate::plan::values::{self, ValuesError};
 use crate::plan::{self, PlanSettings, Rejection};
-use crate::values::{self, ValuesError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {

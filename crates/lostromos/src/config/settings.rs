@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::chart_choice::ChartPolicy;
-use crate::cli::Options;
-use crate::duration;
-use crate::naming::is_valid_release_name;
-use crate::original_config;
-use crate::values::{Layout, ValuesConfig};
+use crate::config::cli::Options;
+use crate::config::duration;
+use crate::config::original as original_config;
+use crate::plan::chart_choice::ChartPolicy;
+use crate::plan::naming::is_valid_release_name;
+use crate::plan::values::{Layout, ValuesConfig};
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_HISTORY_MAX: u32 = 3;
@@ -203,7 +203,7 @@ pub fn validate(o: Options, purpose: Purpose) -> Result<Settings, SettingsError>
     };
 
     let chart = match o.chart.as_deref().map(str::trim) {
-        Some(c) if crate::chart::looks_local(c) && !Path::new(c).exists() => {
+        Some(c) if crate::helm::chart::looks_local(c) && !Path::new(c).exists() => {
             problems.push(format!("--chart {c}: no such file or directory"));
             c.to_owned()
         }
@@ -321,7 +321,7 @@ pub fn validate(o: Options, purpose: Purpose) -> Result<Settings, SettingsError>
         problems.push("--lease-duration must be at least 2s".into());
     }
     let listen = o.listen.unwrap_or_else(|| DEFAULT_LISTEN.into());
-    if crate::http::listen_address(&listen)
+    if crate::serve::http::listen_address(&listen)
         .parse::<std::net::SocketAddr>()
         .is_err()
     {

@@ -4,7 +4,7 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::naming::hex;
+use crate::plan::naming::hex;
 
 /// Bumped when the meaning of the digest changes, so old stamps never match.
 const SCHEME: &str = "lostromos-digest-v1";

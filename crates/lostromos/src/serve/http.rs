@@ -10,8 +10,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 
-use crate::metrics::Metrics;
-use crate::releases::Releases;
+use crate::observe::release_watch::Releases;
+use crate::serve::metrics::Metrics;
 
 /// What the endpoints report on.
 #[derive(Default)]

@@ -169,7 +169,7 @@ impl ReleaseIndex {
         let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
         for revs in self.releases.values() {
             if let Some(latest) = revs.values().next_back() {
-                if latest.labels.contains_key(crate::labels::CR_NAME) {
+                if latest.labels.contains_key(crate::plan::labels::CR_NAME) {
                     *counts.entry(latest.status.as_str()).or_default() += 1;
                 }
             }

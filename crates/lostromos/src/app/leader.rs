@@ -10,7 +10,7 @@ use kube_lease_manager::{LeaseManager, LeaseManagerBuilder};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use lostromos::settings::LeaseSettings;
+use lostromos::config::settings::LeaseSettings;
 
 /// This process holds the lease (until it loses or releases it).
 pub struct Leadership {
@@ -76,5 +76,5 @@ impl Leadership {
 /// One Lease per watched type.
 fn default_name(resource: &ApiResource) -> String {
     let raw = format!("lostromos-{}-{}", resource.plural, resource.group);
-    lostromos::naming::release_name(None, &raw.replace('.', "-"))
+    lostromos::plan::naming::release_name(None, &raw.replace('.', "-"))
 }

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::helm::argv;
 use crate::helm::{HelmError, HelmRunner};
-use crate::naming::hex;
+use crate::plan::naming::hex;
 
 /// A chart ready to use.
 #[derive(Clone, Debug)]

@@ -1,14 +1,19 @@
 //! The pure decision: from a CR, its release's state and the settings, one action.
 //! No I/O here, so every combination is a unit test.
 
+pub mod chart_choice;
+pub mod digest;
+pub mod labels;
+pub mod naming;
+pub mod values;
+
 use serde_json::Value;
 
-use crate::cr::CrView;
-use crate::digest::{digest, DigestInputs};
-use crate::labels;
-use crate::naming::release_name;
-use crate::release::{ReleaseState, ReleaseStatus};
-use crate::values::{self, ValuesConfig, ValuesError};
+use crate::observe::cr::CrView;
+use crate::observe::release_index::{ReleaseState, ReleaseStatus};
+use digest::{digest, DigestInputs};
+use naming::release_name;
+use values::{ValuesConfig, ValuesError};
 
 /// The settings a decision depends on.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -281,8 +286,8 @@ fn wait_for_pending(settings: &PlanSettings, rel: &ReleaseState, now_unix: i64) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::release::Revision;
-    use crate::values::Layout;
+    use crate::observe::release_index::Revision;
+    use crate::plan::values::Layout;
     use serde_json::json;
     use std::collections::BTreeMap;
 

@@ -2,6 +2,10 @@
 //! controller gives per-object exclusivity (so at most one helm process per
 //! release); the helm runner's semaphore bounds them overall.
 
+pub mod backoff;
+pub mod report;
+pub mod status;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -14,21 +18,21 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
-use crate::backoff::{self, Failures};
-use crate::chart::{self, Chart};
-use crate::chart_choice::{self, ChartPolicy, ChartRequest};
-use crate::cr::{decision_hash, CrView};
 use crate::helm::argv::Invocation;
+use crate::helm::chart::{self, Chart};
 use crate::helm::{HelmArgs, HelmError, HelmErrorKind, HelmRunner};
-use crate::labels;
-use crate::metrics::{Change, Metrics};
+use crate::observe::cr::{decision_hash, CrView};
+use crate::observe::release_index::ReleaseState;
+use crate::observe::release_watch::Releases;
+use crate::plan::chart_choice::{self, ChartPolicy, ChartRequest};
+use crate::plan::labels;
 use crate::plan::{self, Desired, PlanSettings, Recovery, Rejection, ReleaseRef};
-use crate::release::ReleaseState;
-use crate::releases::Releases;
-use crate::report::{
+use crate::reconcile::report::{
     publish, ready_message, release_info, report, report_ready, status_would_change,
 };
-use crate::status::{self, Outcome, ReleaseInfo};
+use crate::serve::metrics::{Change, Metrics};
+use backoff::Failures;
+use status::{Outcome, ReleaseInfo};
 
 /// How long to wait for helm's own writes to show up in the release index.
 const INDEX_CATCH_UP: Duration = Duration::from_secs(30);

@@ -1,0 +1,6 @@
+//! From flags, environment and config files to validated settings.
+
+pub mod cli;
+pub mod duration;
+pub mod original;
+pub mod settings;
