@@ -12,14 +12,14 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Run(options) => match settings::load(*options, Purpose::Run) {
             Ok(s) => {
-                app::init_logging(&s);
+                app::logging::init(&s);
                 app::run(s).await
             }
             Err(e) => Err(e.into()),
         },
         Command::Render { cr, options } => match settings::load(*options, Purpose::Render) {
             Ok(s) => {
-                app::init_logging(&s);
+                app::logging::init(&s);
                 app::render(s, &cr).await
             }
             Err(e) => Err(e.into()),

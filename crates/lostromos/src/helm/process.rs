@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -29,7 +29,6 @@ const MAX_STDERR: usize = 64 << 10;
 pub struct RunOutput {
     pub stdout: String,
     pub stderr: String,
-    pub duration: Duration,
 }
 
 /// When we stop a helm process ourselves: after its own `--timeout` plus as much
@@ -113,7 +112,6 @@ impl HelmRunner {
             kind: HelmErrorKind::Spawn,
             message: format!("could not start {}: {e}", self.binary.display()),
         };
-        let began = Instant::now();
         let mut child = Command::new(&self.binary)
             .args(&inv.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -155,7 +153,6 @@ impl HelmRunner {
         let stdout = stdout.await.unwrap_or_default();
         let stderr = stderr.await.unwrap_or_default();
         let status: ExitStatus = status.map_err(spawn_err)?;
-        let duration = began.elapsed();
         if timed_out {
             return Err(HelmError {
                 action: inv.action,
@@ -174,11 +171,7 @@ impl HelmRunner {
                 message: summarize(&stderr),
             });
         }
-        Ok(RunOutput {
-            stdout,
-            stderr,
-            duration,
-        })
+        Ok(RunOutput { stdout, stderr })
     }
 }
 

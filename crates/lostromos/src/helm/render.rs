@@ -3,11 +3,10 @@
 
 use std::path::Path;
 
-use kube::api::DynamicObject;
 use serde_json::Value;
 
-use crate::helm::{argv, HelmArgs, HelmError, HelmRunner};
-use crate::observe::cr::CrView;
+use crate::helm::{HelmArgs, HelmError, HelmRunner};
+use crate::observe::cr::{CrObject, CrView};
 use crate::plan::values::{self, ValuesError};
 use crate::plan::{self, PlanSettings, Rejection};
 
@@ -28,7 +27,7 @@ pub enum RenderError {
 }
 
 /// Reads a CR from a YAML or JSON file.
-pub fn read_cr(path: &Path) -> Result<DynamicObject, RenderError> {
+pub fn read_cr(path: &Path) -> Result<CrObject, RenderError> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|cause| RenderError::Read {
         path: shown.clone(),
@@ -38,10 +37,11 @@ pub fn read_cr(path: &Path) -> Result<DynamicObject, RenderError> {
         path: shown.clone(),
         reason: e.to_string(),
     })?;
-    let obj: DynamicObject = serde_json::from_value(value).map_err(|e| RenderError::Parse {
-        path: shown.clone(),
-        reason: e.to_string(),
-    })?;
+    let obj: CrObject =
+        serde_json::from_str(&value.to_string()).map_err(|e| RenderError::Parse {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
     if obj.metadata.name.as_deref().unwrap_or("").is_empty() {
         return Err(RenderError::Parse {
             path: shown,
@@ -57,10 +57,10 @@ pub async fn render(
     runner: &HelmRunner,
     helm: &HelmArgs,
     settings: &PlanSettings,
-    obj: &DynamicObject,
+    obj: &CrObject,
     work_dir: &Path,
 ) -> Result<String, RenderError> {
-    let mut cr = CrView::from_dynamic(obj);
+    let mut cr = CrView::from_object(obj);
     // A CR file without a namespace is rendered as if created in `default`.
     if cr.namespace.is_none() && settings.release_namespace.is_none() {
         cr.namespace = Some("default".into());
@@ -90,12 +90,4 @@ pub async fn render(
     }
     text.push_str(&out.stdout);
     Ok(text)
-}
-
-/// `helm version` output of the configured binary.
-pub async fn helm_version(runner: &HelmRunner) -> Result<String, HelmError> {
-    let out = runner
-        .run(&argv::version(), std::time::Duration::from_secs(30))
-        .await?;
-    Ok(out.stdout.trim().to_owned())
 }

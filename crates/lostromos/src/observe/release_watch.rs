@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ApiResource, DynamicObject};
+use kube::api::{Api, ApiResource};
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher::{self, watcher, Event};
@@ -15,6 +15,7 @@ use kube::runtime::WatchStreamExt;
 use kube::Client;
 use tokio::sync::{broadcast, watch};
 
+use crate::observe::cr::CrObject;
 use crate::observe::release_index::{ReleaseIndex, ReleaseState, SecretMeta};
 use crate::plan::labels;
 
@@ -25,10 +26,10 @@ pub struct Releases {
     changes: watch::Sender<u64>,
     /// Scopes whose first list has not finished yet.
     unsynced: watch::Sender<usize>,
-    triggers: broadcast::Sender<ObjectRef<DynamicObject>>,
+    triggers: broadcast::Sender<ObjectRef<CrObject>>,
     /// Which CR each release belongs to, learned as CRs are reconciled (label
     /// values may be shortened, so they cannot always name the CR).
-    owners: RwLock<HashMap<(String, String), ObjectRef<DynamicObject>>>,
+    owners: RwLock<HashMap<(String, String), ObjectRef<CrObject>>>,
     cr_resource: ApiResource,
 }
 
@@ -51,10 +52,6 @@ impl Releases {
             .get(namespace, name)
     }
 
-    pub fn count(&self) -> usize {
-        self.index.read().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
     pub fn managed_by_status(&self) -> Vec<(&'static str, usize)> {
         self.index
             .read()
@@ -67,10 +64,6 @@ impl Releases {
     pub async fn wait_synced(&self) {
         let mut rx = self.unsynced.subscribe();
         let _ = rx.wait_for(|n| *n == 0).await;
-    }
-
-    pub fn is_synced(&self) -> bool {
-        *self.unsynced.borrow() == 0
     }
 
     /// Waits (at most `timeout`) until `done` holds for the release, e.g. until the
@@ -100,9 +93,7 @@ impl Releases {
     }
 
     /// A stream of CRs whose release changed, for a controller's `reconcile_on`.
-    pub fn triggers(
-        &self,
-    ) -> impl futures::Stream<Item = ObjectRef<DynamicObject>> + Send + 'static {
+    pub fn triggers(&self) -> impl futures::Stream<Item = ObjectRef<CrObject>> + Send + 'static {
         futures::stream::unfold(self.triggers.subscribe(), |mut rx| async move {
             loop {
                 match rx.recv().await {
@@ -116,7 +107,7 @@ impl Releases {
     }
 
     /// Records that release `namespace/name` belongs to the CR `owner`.
-    pub fn remember_owner(&self, namespace: &str, name: &str, owner: ObjectRef<DynamicObject>) {
+    pub fn remember_owner(&self, namespace: &str, name: &str, owner: ObjectRef<CrObject>) {
         let key = (namespace.to_owned(), name.to_owned());
         let mut owners = self.owners.write().unwrap_or_else(|e| e.into_inner());
         if owners.get(&key) != Some(&owner) {

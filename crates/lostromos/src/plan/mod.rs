@@ -93,6 +93,18 @@ pub enum Rejection {
     ChartNotAllowed { chart: String, allowed: Vec<String> },
 }
 
+impl Rejection {
+    /// The condition and Event reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Values(_) => "InvalidSpec",
+            Self::OwnedByOther { .. } => "ReleaseConflict",
+            Self::NoReleaseNamespace { .. } => "NoReleaseNamespace",
+            Self::ChartNotAllowed { .. } => "ChartNotAllowed",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     pub release: Option<ReleaseRef>,

@@ -36,13 +36,19 @@ pub enum ValuesError {
         "spec must be an object of chart values, found {found}; fix: set `spec:` to a map of keys"
     )]
     SpecNotObject { found: &'static str },
+    /// The spec could not be parsed at all (for example nested too deep).
+    #[error("{0}")]
+    Unreadable(String),
 }
 
 /// Annotations never passed to a chart: kubectl's copy of the whole object.
-const HIDDEN_ANNOTATIONS: &[&str] = &["kubectl.kubernetes.io/last-applied-configuration"];
+const HIDDEN_ANNOTATIONS: &[&str] = &[crate::observe::cr::LAST_APPLIED];
 
 /// Builds the values for one CR: base < CR < metadata < overrides.
 pub fn build(cfg: &ValuesConfig, cr: &CrView) -> Result<Value, ValuesError> {
+    if let Some(why) = &cr.spec_error {
+        return Err(ValuesError::Unreadable(why.clone()));
+    }
     let spec = match &cr.spec {
         None | Some(Value::Null) => Value::Object(Map::new()),
         Some(v @ Value::Object(_)) => v.clone(),

@@ -1,18 +1,19 @@
-//! Reporting on a CR: its status, its events, and the release shown in them.
+//! Reporting on a CR: its status, its Events, and the release shown in them.
 
-use kube::api::{DynamicObject, Patch, PatchParams};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
 use kube::runtime::events::{Event, EventType};
 use kube::Resource;
-use serde_json::json;
 
+use super::context::{Context, ReconcileError};
+use super::operation::Operation;
+use super::status::{self, CrStatus, Outcome, ReleaseInfo};
 use crate::helm::chart::Chart;
-use crate::observe::cr::CrView;
+use crate::observe::cr::{CrObject, CrView};
 use crate::observe::release_index::ReleaseState;
 use crate::plan::ReleaseRef;
-use crate::reconcile::status::{self, Outcome, ReleaseInfo};
-use crate::reconcile::{Context, ReconcileError};
 
-pub(crate) fn release_info(chart: &Chart, target: &ReleaseRef, r: &ReleaseState) -> ReleaseInfo {
+pub(super) fn release_info(chart: &Chart, target: &ReleaseRef, r: &ReleaseState) -> ReleaseInfo {
     ReleaseInfo {
         name: target.name.clone(),
         namespace: target.namespace.clone(),
@@ -23,15 +24,15 @@ pub(crate) fn release_info(chart: &Chart, target: &ReleaseRef, r: &ReleaseState)
     }
 }
 
-pub(crate) fn ready_message(info: &ReleaseInfo) -> String {
+pub(super) fn ready_message(info: &ReleaseInfo) -> String {
     format!(
         "release {}/{} revision {} is {}",
         info.namespace, info.name, info.revision, info.status
     )
 }
 
-pub(crate) async fn report_ready(
-    obj: &DynamicObject,
+pub(super) async fn report_ready(
+    obj: &CrObject,
     ctx: &Context,
     info: ReleaseInfo,
 ) -> Result<(), ReconcileError> {
@@ -42,36 +43,42 @@ pub(crate) async fn report_ready(
     report(obj, ctx, &outcome).await
 }
 
-pub(crate) fn status_would_change(obj: &DynamicObject, ctx: &Context, outcome: &Outcome) -> bool {
-    if !ctx.has_status {
-        return true;
-    }
-    let current = obj.data.get("status");
-    let new = status::build(current, obj.metadata.generation, outcome, &now_rfc3339());
-    !status::unchanged(current, &new)
+/// The stored status, as far as it is ours and readable.
+pub(super) fn current_status(obj: &CrObject) -> Option<CrStatus> {
+    CrStatus::read(obj.status_value().as_ref())
 }
 
-pub(crate) fn now_rfc3339() -> String {
-    k8s_openapi::jiff::Timestamp::now().to_string()
+/// The status `outcome` leads to, or `None` when it is what is stored already.
+fn new_status(obj: &CrObject, outcome: &Outcome) -> Option<CrStatus> {
+    let current = current_status(obj);
+    let new = status::build(
+        current.as_ref(),
+        obj.metadata.generation,
+        outcome,
+        Timestamp::now(),
+    );
+    (current.as_ref() != Some(&new)).then_some(new)
+}
+
+pub(super) fn status_would_change(obj: &CrObject, ctx: &Context, outcome: &Outcome) -> bool {
+    !ctx.has_status || new_status(obj, outcome).is_some()
 }
 
 /// Writes the outcome to the status subresource, when the CRD has one and the
 /// status would change.
-pub(crate) async fn report(
-    obj: &DynamicObject,
+pub(super) async fn report(
+    obj: &CrObject,
     ctx: &Context,
     outcome: &Outcome,
 ) -> Result<(), ReconcileError> {
     if !ctx.has_status {
         return Ok(());
     }
-    let current = obj.data.get("status");
-    let new = status::build(current, obj.metadata.generation, outcome, &now_rfc3339());
-    if status::unchanged(current, &new) {
+    let Some(new) = new_status(obj, outcome) else {
         return Ok(());
-    }
-    let cr = CrView::from_dynamic(obj);
-    let patch = json!({ "status": new });
+    };
+    let cr = CrView::from_object(obj);
+    let patch = serde_json::json!({ "status": new });
     match ctx
         .api(&cr)
         .patch_status(&cr.name, &PatchParams::default(), &Patch::Merge(&patch))
@@ -84,19 +91,20 @@ pub(crate) async fn report(
     }
 }
 
-pub(crate) async fn publish(
+/// Publishes one Event on the CR; a failure to publish is logged, not fatal.
+pub(super) async fn publish(
     ctx: &Context,
-    obj: &DynamicObject,
+    obj: &CrObject,
     type_: EventType,
     reason: &str,
-    action: &str,
+    op: Operation,
     note: Option<String>,
 ) {
     let ev = Event {
         type_,
         reason: reason.into(),
         note,
-        action: action.into(),
+        action: op.verb().into(),
         secondary: None,
     };
     if let Err(e) = ctx

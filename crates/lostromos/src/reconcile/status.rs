@@ -2,17 +2,49 @@
 //! (Ready, Reconciling, Stalled), the release, the last error. Pure: the caller
 //! patches only when the result differs from what is stored.
 
-use serde_json::{json, Map, Value};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// The release as shown in status.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ReleaseInfo {
     pub name: String,
     pub namespace: String,
     pub revision: u64,
     pub status: String,
     pub chart: String,
+    #[serde(default)]
     pub app_version: Option<String>,
+}
+
+/// The status Lostrómos writes. Every field is always written (`None` as
+/// `null`), so a merge patch also clears what no longer applies.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CrStatus {
+    #[serde(default)]
+    pub observed_generation: Option<i64>,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    #[serde(default)]
+    pub release: Option<ReleaseInfo>,
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+impl CrStatus {
+    /// Reads a stored status; anything unreadable (written by someone else, or
+    /// by an older version) counts as no status.
+    pub fn read(stored: Option<&Value>) -> Option<CrStatus> {
+        stored.and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+
+    pub fn condition(&self, type_: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == type_)
+    }
 }
 
 /// Where a CR stands after (or during) a reconcile.
@@ -40,35 +72,40 @@ pub enum Outcome {
     },
 }
 
+pub const READY: &str = "Ready";
+pub const RECONCILING: &str = "Reconciling";
+pub const STALLED: &str = "Stalled";
+
 fn condition(
     type_: &str,
     status: bool,
     reason: &str,
     message: &str,
     generation: Option<i64>,
-) -> Value {
-    json!({
-        "type": type_,
-        "status": if status { "True" } else { "False" },
-        "reason": reason,
-        "message": message,
-        "observedGeneration": generation,
-    })
+) -> Condition {
+    Condition {
+        type_: type_.to_owned(),
+        status: if status { "True" } else { "False" }.to_owned(),
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+        observed_generation: generation,
+        last_transition_time: Time(Timestamp::UNIX_EPOCH),
+    }
 }
 
-/// The new status object, keeping `lastTransitionTime` of conditions whose status
-/// did not change (so an unchanged outcome yields an identical status).
+/// The new status, keeping `lastTransitionTime` of conditions whose status did
+/// not change (so an unchanged outcome yields an identical status).
 pub fn build(
-    current: Option<&Value>,
+    current: Option<&CrStatus>,
     generation: Option<i64>,
     outcome: &Outcome,
-    now_rfc3339: &str,
-) -> Value {
+    now: Timestamp,
+) -> CrStatus {
     let (ready, reconciling, stalled, release, last_error) = match outcome {
         Outcome::Ready { release, message } => (
-            condition("Ready", true, "Deployed", message, generation),
-            condition("Reconciling", false, "Deployed", "", generation),
-            condition("Stalled", false, "Deployed", "", generation),
+            condition(READY, true, "Deployed", message, generation),
+            condition(RECONCILING, false, "Deployed", "", generation),
+            condition(STALLED, false, "Deployed", "", generation),
             Some(release),
             None,
         ),
@@ -77,20 +114,17 @@ pub fn build(
             message,
             release,
         } => (
-            condition("Ready", false, reason, message, generation),
-            condition("Reconciling", true, reason, message, generation),
-            condition("Stalled", false, reason, "", generation),
+            condition(READY, false, reason, message, generation),
+            condition(RECONCILING, true, reason, message, generation),
+            condition(STALLED, false, reason, "", generation),
             release.as_ref(),
             // a retry keeps showing what went wrong last time
-            current
-                .and_then(|s| s.get("lastError"))
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+            current.and_then(|s| s.last_error.clone()),
         ),
         Outcome::Idle { reason, message } => (
-            condition("Ready", false, reason, message, generation),
-            condition("Reconciling", false, reason, "", generation),
-            condition("Stalled", false, reason, "", generation),
+            condition(READY, false, reason, message, generation),
+            condition(RECONCILING, false, reason, "", generation),
+            condition(STALLED, false, reason, "", generation),
             None,
             None,
         ),
@@ -100,9 +134,9 @@ pub fn build(
             stalled,
             release,
         } => (
-            condition("Ready", false, reason, message, generation),
+            condition(READY, false, reason, message, generation),
             condition(
-                "Reconciling",
+                RECONCILING,
                 !stalled,
                 reason,
                 if *stalled {
@@ -113,7 +147,7 @@ pub fn build(
                 generation,
             ),
             condition(
-                "Stalled",
+                STALLED,
                 *stalled,
                 reason,
                 if *stalled { message.as_str() } else { "" },
@@ -123,78 +157,34 @@ pub fn build(
             Some(message.clone()),
         ),
     };
-    let previous = current
-        .and_then(|s| s.get("conditions"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let conditions: Vec<Value> = [ready, reconciling, stalled]
+    let conditions = [ready, reconciling, stalled]
         .into_iter()
         .map(|mut c| {
-            let same = previous
-                .iter()
-                .find(|p| p.get("type") == c.get("type") && p.get("status") == c.get("status"));
-            let since = same
-                .and_then(|p| p.get("lastTransitionTime"))
-                .cloned()
-                .unwrap_or_else(|| Value::String(now_rfc3339.to_owned()));
-            if let Value::Object(m) = &mut c {
-                m.insert("lastTransitionTime".into(), since);
-            }
+            let same = current
+                .and_then(|s| s.condition(&c.type_))
+                .filter(|p| p.status == c.status);
+            c.last_transition_time = same.map_or(Time(now), |p| p.last_transition_time.clone());
             c
         })
         .collect();
-
-    let mut status = Map::new();
-    status.insert("observedGeneration".into(), json!(generation));
-    status.insert("conditions".into(), Value::Array(conditions));
     // Keep showing the last known release while a new one is worked on.
-    let release = match release {
-        Some(r) => json!({
-            "name": r.name,
-            "namespace": r.namespace,
-            "revision": r.revision,
-            "status": r.status,
-            "chart": r.chart,
-            "appVersion": r.app_version,
-        }),
-        None => current
-            .and_then(|s| s.get("release"))
-            .cloned()
-            .unwrap_or(Value::Null),
+    let release = match (outcome, release) {
+        (Outcome::Idle { .. }, _) => None,
+        (_, Some(r)) => Some(r.clone()),
+        (_, None) => current.and_then(|s| s.release.clone()),
     };
-    let gone = matches!(outcome, Outcome::Idle { .. });
-    status.insert("release".into(), if gone { Value::Null } else { release });
-    status.insert(
-        "lastError".into(),
-        last_error.map_or(Value::Null, Value::String),
-    );
-    Value::Object(status)
+    CrStatus {
+        observed_generation: generation,
+        conditions,
+        release,
+        last_error,
+    }
 }
 
 /// Whether the stored status reports a failure of this same generation, so the
 /// next attempt is a retry.
-pub fn is_retry(current: Option<&Value>, generation: Option<i64>) -> bool {
-    current.is_some_and(|s| {
-        s.get("lastError").is_some_and(|e| !e.is_null())
-            && s.get("observedGeneration") == Some(&json!(generation))
-    })
-}
-
-/// True when `new` would change nothing in `current` (a merge patch with `null`
-/// removes a field, so a `null` matches an absent one).
-pub fn unchanged(current: Option<&Value>, new: &Value) -> bool {
-    let Some(Value::Object(cur)) = current else {
-        return false;
-    };
-    let Value::Object(new) = new else {
-        return false;
-    };
-    new.iter().all(|(k, v)| match (cur.get(k), v) {
-        (None, Value::Null) => true,
-        (Some(c), v) => c == v,
-        (None, _) => false,
-    })
+pub fn is_retry(current: Option<&CrStatus>, generation: Option<i64>) -> bool {
+    current.is_some_and(|s| s.last_error.is_some() && s.observed_generation == generation)
 }
 
 #[cfg(test)]
@@ -212,75 +202,69 @@ mod tests {
         }
     }
 
-    fn cond<'a>(s: &'a Value, t: &str) -> &'a Value {
-        s["conditions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["type"] == t)
-            .unwrap()
+    fn t(secs: i64) -> Timestamp {
+        Timestamp::from_second(secs).unwrap()
+    }
+
+    fn cond<'a>(s: &'a CrStatus, type_: &str) -> &'a Condition {
+        s.condition(type_).unwrap()
+    }
+
+    fn ready(rev: u64) -> Outcome {
+        Outcome::Ready {
+            release: info(rev),
+            message: "ok".into(),
+        }
     }
 
     #[test]
     fn ready_status() {
-        let s = build(
-            None,
-            Some(2),
-            &Outcome::Ready {
-                release: info(1),
-                message: "ok".into(),
-            },
-            "T1",
+        let s = build(None, Some(2), &ready(1), t(1));
+        assert_eq!(s.observed_generation, Some(2));
+        assert_eq!(cond(&s, READY).status, "True");
+        assert_eq!(cond(&s, RECONCILING).status, "False");
+        assert_eq!(cond(&s, STALLED).status, "False");
+        assert_eq!(cond(&s, READY).last_transition_time, Time(t(1)));
+        assert_eq!(s.release.as_ref().map(|r| r.revision), Some(1));
+        assert_eq!(s.last_error, None);
+        // as written: camelCase, every field present, nulls where empty
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["release"]["appVersion"], "1.0");
+        assert_eq!(v["lastError"], Value::Null);
+        assert_eq!(v["conditions"][0]["observedGeneration"], 2);
+        assert_eq!(
+            v["conditions"][0]["lastTransitionTime"],
+            "1970-01-01T00:00:01Z"
         );
-        assert_eq!(s["observedGeneration"], 2);
-        assert_eq!(cond(&s, "Ready")["status"], "True");
-        assert_eq!(cond(&s, "Reconciling")["status"], "False");
-        assert_eq!(cond(&s, "Stalled")["status"], "False");
-        assert_eq!(cond(&s, "Ready")["lastTransitionTime"], "T1");
-        assert_eq!(s["release"]["revision"], 1);
-        assert_eq!(s["release"]["chart"], "chart-1.0.0");
-        assert_eq!(s["lastError"], Value::Null);
+        assert_eq!(CrStatus::read(Some(&v)), Some(s));
     }
 
     #[test]
     fn unchanged_outcome_gives_identical_status() {
-        let o = Outcome::Ready {
-            release: info(1),
-            message: "ok".into(),
-        };
-        let first = build(None, Some(1), &o, "T1");
-        let second = build(Some(&first), Some(1), &o, "T2");
+        let first = build(None, Some(1), &ready(1), t(1));
+        let second = build(Some(&first), Some(1), &ready(1), t(2));
         assert_eq!(first, second);
-        assert!(unchanged(Some(&first), &second));
     }
 
     #[test]
     fn transition_time_moves_only_on_change() {
-        let first = build(
-            None,
-            Some(1),
-            &Outcome::Ready {
-                release: info(1),
-                message: "ok".into(),
-            },
-            "T1",
-        );
+        let first = build(None, Some(1), &ready(1), t(1));
         let failed = Outcome::Failed {
             reason: "ValuesRejected".into(),
             message: "bad".into(),
             stalled: true,
             release: None,
         };
-        let second = build(Some(&first), Some(2), &failed, "T2");
-        assert_eq!(cond(&second, "Ready")["lastTransitionTime"], "T2");
-        assert_eq!(cond(&second, "Stalled")["status"], "True");
-        assert_eq!(cond(&second, "Stalled")["lastTransitionTime"], "T2");
-        assert_eq!(cond(&second, "Reconciling")["status"], "False");
-        assert_eq!(cond(&second, "Reconciling")["lastTransitionTime"], "T1");
-        assert_eq!(second["lastError"], "bad");
+        let second = build(Some(&first), Some(2), &failed, t(2));
+        assert_eq!(cond(&second, READY).last_transition_time, Time(t(2)));
+        assert_eq!(cond(&second, STALLED).status, "True");
+        assert_eq!(cond(&second, STALLED).last_transition_time, Time(t(2)));
+        assert_eq!(cond(&second, RECONCILING).status, "False");
+        assert_eq!(cond(&second, RECONCILING).last_transition_time, Time(t(1)));
+        assert_eq!(second.last_error.as_deref(), Some("bad"));
         // the last known release stays visible
-        assert_eq!(second["release"]["revision"], 1);
-        assert!(!unchanged(Some(&first), &second));
+        assert_eq!(second.release.as_ref().map(|r| r.revision), Some(1));
+        assert_ne!(first, second);
     }
 
     #[test]
@@ -291,10 +275,10 @@ mod tests {
             stalled: false,
             release: None,
         };
-        let s = build(None, Some(1), &o, "T");
-        assert_eq!(cond(&s, "Reconciling")["status"], "True");
-        assert_eq!(cond(&s, "Stalled")["status"], "False");
-        assert_eq!(cond(&s, "Ready")["reason"], "Timeout");
+        let s = build(None, Some(1), &o, t(1));
+        assert_eq!(cond(&s, RECONCILING).status, "True");
+        assert_eq!(cond(&s, STALLED).status, "False");
+        assert_eq!(cond(&s, READY).reason, "Timeout");
     }
 
     #[test]
@@ -305,23 +289,21 @@ mod tests {
             stalled: false,
             release: None,
         };
-        let first = build(None, Some(1), &failed, "T1");
+        let first = build(None, Some(1), &failed, t(1));
         let retry = Outcome::Progressing {
             reason: "Upgrading".into(),
             message: "again".into(),
             release: None,
         };
         assert_eq!(
-            build(Some(&first), Some(1), &retry, "T2")["lastError"],
-            "slow"
+            build(Some(&first), Some(1), &retry, t(2))
+                .last_error
+                .as_deref(),
+            Some("slow")
         );
-        let ok = Outcome::Ready {
-            release: info(2),
-            message: "ok".into(),
-        };
         assert_eq!(
-            build(Some(&first), Some(1), &ok, "T2")["lastError"],
-            Value::Null
+            build(Some(&first), Some(1), &ready(2), t(2)).last_error,
+            None
         );
     }
 
@@ -333,43 +315,40 @@ mod tests {
             stalled: false,
             release: None,
         };
-        let s = build(None, Some(2), &failed, "T");
+        let s = build(None, Some(2), &failed, t(1));
         assert!(is_retry(Some(&s), Some(2)));
         assert!(
             !is_retry(Some(&s), Some(3)),
             "a new generation is a new attempt"
         );
-        let ok = build(
-            None,
-            Some(2),
-            &Outcome::Ready {
-                release: info(1),
-                message: "ok".into(),
-            },
-            "T",
-        );
+        let ok = build(None, Some(2), &ready(1), t(1));
         assert!(!is_retry(Some(&ok), Some(2)));
         assert!(!is_retry(None, Some(2)));
     }
 
     #[test]
-    fn progressing() {
-        let o = Outcome::Progressing {
-            reason: "Upgrading".into(),
-            message: "helm upgrade".into(),
-            release: Some(info(1)),
+    fn idle_drops_the_release() {
+        let first = build(None, Some(1), &ready(1), t(1));
+        let idle = Outcome::Idle {
+            reason: "NotManaged".into(),
+            message: "no release".into(),
         };
-        let s = build(None, Some(3), &o, "T");
-        assert_eq!(cond(&s, "Reconciling")["status"], "True");
-        assert_eq!(cond(&s, "Ready")["status"], "False");
-        assert_eq!(cond(&s, "Ready")["observedGeneration"], 3);
+        let s = build(Some(&first), Some(1), &idle, t(2));
+        assert_eq!(s.release, None);
+        assert_eq!(serde_json::to_value(&s).unwrap()["release"], Value::Null);
     }
 
     #[test]
-    fn unchanged_treats_null_as_absent() {
-        let cur = json!({"a": 1});
-        assert!(unchanged(Some(&cur), &json!({"a": 1, "b": null})));
-        assert!(!unchanged(Some(&cur), &json!({"a": 2})));
-        assert!(!unchanged(None, &json!({"a": 1})));
+    fn foreign_or_old_status_reads_as_none() {
+        assert_eq!(
+            CrStatus::read(Some(&serde_json::json!({"conditions": "nope"}))),
+            None
+        );
+        assert_eq!(CrStatus::read(None), None);
+        // extra fields written by others are ignored, not an error
+        let s = CrStatus::read(Some(
+            &serde_json::json!({"observedGeneration": 1, "other": true}),
+        ));
+        assert_eq!(s.map(|s| s.observed_generation), Some(Some(1)));
     }
 }

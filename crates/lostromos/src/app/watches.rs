@@ -1,0 +1,90 @@
+//! The watches that feed the controller: helm's release Secrets (one per
+//! release scope) and the CRs (one controller per watched namespace).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use kube::api::{Api, ApiResource};
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::watcher::{self, watcher};
+use kube::runtime::{Controller, WatchStreamExt};
+use kube::Client;
+
+use lostromos::config::settings::Settings;
+use lostromos::observe::cr::{decision_hash, CrObject};
+use lostromos::observe::release_watch::{self, Releases};
+use lostromos::reconcile::{self, Context};
+use lostromos::serve::http::Probe;
+
+use super::shutdown::Halt;
+
+/// Starts the release Secret watches; `/readyz` turns ready once all have listed.
+pub fn releases(
+    client: &Client,
+    s: &Settings,
+    resource: &ApiResource,
+    probe: &Arc<Probe>,
+) -> Arc<Releases> {
+    // Where releases live decides which Secrets to watch.
+    let scopes: Vec<Option<String>> = match (&s.release_namespace, s.namespaces.is_empty()) {
+        (Some(ns), _) => vec![Some(ns.clone())],
+        (None, false) => s.namespaces.iter().cloned().map(Some).collect(),
+        (None, true) => vec![None],
+    };
+    let releases = Releases::new(resource.clone(), scopes.len());
+    let _ = probe.releases.set(releases.clone());
+    for scope in scopes {
+        tokio::spawn(release_watch::watch_scope(
+            client.clone(),
+            releases.clone(),
+            scope,
+        ));
+    }
+    {
+        let (releases, probe) = (releases.clone(), probe.clone());
+        tokio::spawn(async move {
+            releases.wait_synced().await;
+            probe.ready.store(true, Ordering::Relaxed);
+        });
+    }
+    releases
+}
+
+/// One controller per watched namespace (a CR lives in exactly one, so
+/// per-object exclusivity still holds), all stopping on `halt`.
+pub async fn run_controllers(client: &Client, s: &Settings, ctx: Arc<Context>, halt: Halt) {
+    let resource = ctx.resource.clone();
+    let mut wc = watcher::Config::default();
+    if let Some(sel) = &s.selector {
+        wc = wc.labels(sel);
+    }
+    let apis: Vec<Api<CrObject>> = if s.namespaces.is_empty() {
+        vec![Api::all_with(client.clone(), &resource)]
+    } else {
+        s.namespaces
+            .iter()
+            .map(|ns| Api::namespaced_with(client.clone(), ns, &resource))
+            .collect()
+    };
+    let controllers = apis.into_iter().map(|api| {
+        let writer = Writer::new(resource.clone());
+        let reader = writer.as_reader();
+        // Only changes that can change a decision wake a CR: not our status writes.
+        let crs = watcher(api, wc.clone())
+            .default_backoff()
+            .reflect(writer)
+            .applied_objects()
+            .predicate_filter(decision_hash, Default::default());
+        Controller::for_stream_with(crs, reader, resource.clone())
+            .reconcile_on(ctx.releases.triggers())
+            .graceful_shutdown_on(halt.clone())
+            .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
+            .for_each(|res| async move {
+                if let Err(e) = res {
+                    tracing::debug!(error = %e, "controller event");
+                }
+            })
+    });
+    futures::future::join_all(controllers).await;
+}

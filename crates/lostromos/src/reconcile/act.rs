@@ -1,0 +1,494 @@
+//! Carrying out one planned action: helm runs, finalizer patches, and the
+//! status and Events each of them leads to.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+
+use super::context::{Context, ReconcileError, Step};
+use super::now_unix;
+use super::operation::Operation;
+use super::report::{
+    current_status, publish, ready_message, release_info, report, report_ready, status_would_change,
+};
+use super::status::{self, Outcome, ReleaseInfo};
+use crate::helm::argv::Invocation;
+use crate::helm::chart::{self, Chart};
+use crate::helm::{HelmError, HelmErrorKind};
+use crate::observe::cr::{CrObject, CrView};
+use crate::observe::release_index::ReleaseState;
+use crate::plan::chart_choice;
+use crate::plan::labels;
+use crate::plan::{self, Desired, Recovery, Rejection, ReleaseRef};
+
+/// How long to wait for helm's own writes to show up in the release index.
+const INDEX_CATCH_UP: Duration = Duration::from_secs(30);
+
+/// Carries out one planned action.
+pub(super) async fn act(
+    obj: &CrObject,
+    cr: &CrView,
+    ctx: &Context,
+    p: plan::Plan,
+    release: Option<ReleaseState>,
+    chart: Arc<Chart>,
+) -> Result<Step, ReconcileError> {
+    if ctx.dry_run {
+        // show the real action, not just the finalizer it would add first
+        let action = match &p.action {
+            plan::Action::AddFinalizer => {
+                let mut with = cr.clone();
+                with.finalizers.push(labels::FINALIZER.to_owned());
+                plan::plan(
+                    &ctx.plan,
+                    &with,
+                    release.as_ref(),
+                    &chart.digest,
+                    now_unix(),
+                )
+                .action
+            }
+            other => other.clone(),
+        };
+        tracing::info!(
+            cr = %cr.key(),
+            release = p.release.as_ref().map(|t| t.name.as_str()),
+            action = Operation::from(&action).label(),
+            "dry run: would act"
+        );
+        return Ok(Step::Done(ctx.periodic()));
+    }
+
+    let Some(target) = p.release else {
+        // only a rejection or finalizer release come without a release
+        return match p.action {
+            plan::Action::ReleaseFinalizer => release_finalizer(obj, cr, ctx).await,
+            plan::Action::Reject(r) => reject(obj, cr, ctx, &r).await,
+            _ => Ok(Step::Done(ctx.periodic())),
+        };
+    };
+    let op = Operation::from(&p.action);
+    match p.action {
+        plan::Action::Ignore => Ok(Step::Done(Action::await_change())),
+        plan::Action::AddFinalizer => {
+            let mut finalizers = cr.finalizers.clone();
+            finalizers.push(labels::FINALIZER.to_owned());
+            let updated = patch_finalizers(obj, cr, ctx, finalizers).await?;
+            Ok(Step::Again(Box::new(updated)))
+        }
+        plan::Action::Skip => {
+            if let Some(r) = &release {
+                report_ready(obj, ctx, release_info(&chart, &target, r)).await?;
+            }
+            Ok(Step::Done(ctx.periodic()))
+        }
+        plan::Action::Install(d) | plan::Action::Upgrade(d) => {
+            let subject = Subject {
+                obj,
+                cr,
+                target: &target,
+                chart: &chart,
+            };
+            apply(&subject, ctx, d, op).await
+        }
+        plan::Action::Recover(r) => recover(obj, cr, ctx, &target, release.as_ref(), r).await,
+        plan::Action::Wait { after_secs, reason } => {
+            // the release's chart may not be this CR's chart yet: keep what
+            // status last showed of it
+            let outcome = Outcome::Progressing {
+                reason: op.progressive().into(),
+                message: reason,
+                release: None,
+            };
+            report(obj, ctx, &outcome).await?;
+            Ok(Step::Done(Action::requeue(Duration::from_secs(
+                after_secs.max(1),
+            ))))
+        }
+        plan::Action::Uninstall => uninstall(obj, cr, ctx, &target).await,
+        plan::Action::ReleaseFinalizer => {
+            ctx.releases.forget_owner(&target.namespace, &target.name);
+            release_finalizer(obj, cr, ctx).await
+        }
+        plan::Action::Reject(r) => reject(obj, cr, ctx, &r).await,
+    }
+}
+
+/// The chart for this CR: the configured one, or the one its annotation names
+/// (when allowed). `Err(step)` when that choice is refused and was reported.
+pub(super) async fn chart_for(
+    obj: &CrObject,
+    cr: &CrView,
+    ctx: &Context,
+) -> Result<Result<Arc<Chart>, Step>, ReconcileError> {
+    // deleting or dropping a release needs no chart
+    if cr.deleting || !plan::managed(&ctx.plan, cr) {
+        return Ok(Ok(ctx.chart.clone()));
+    }
+    let request = match chart_choice::requested(&ctx.chart_policy, cr) {
+        Ok(None) => return Ok(Ok(ctx.chart.clone())),
+        Ok(Some(request)) => request,
+        Err(rejection) => return reject(obj, cr, ctx, &rejection).await.map(Err),
+    };
+    let mut charts = ctx.charts.lock().await;
+    if let Some(chart) = charts.get(&request) {
+        return Ok(Ok(chart.clone()));
+    }
+    let folder = ctx.work_dir.join("charts").join(charts.len().to_string());
+    let version = request.version.as_deref();
+    match chart::resolve(
+        &ctx.runner,
+        &request.reference,
+        version,
+        &folder,
+        ctx.helm.timeout,
+    )
+    .await
+    {
+        Ok(chart) => {
+            let chart = Arc::new(chart);
+            charts.insert(request, chart.clone());
+            Ok(Ok(chart))
+        }
+        Err(e) => {
+            drop(charts);
+            let err = HelmError {
+                action: "pull",
+                kind: HelmErrorKind::ChartUnavailable,
+                message: e.to_string(),
+            };
+            fail(obj, cr, ctx, Operation::Pull, err).await.map(Err)
+        }
+    }
+}
+
+/// The CR being worked on, its release and its chart.
+struct Subject<'a> {
+    obj: &'a CrObject,
+    cr: &'a CrView,
+    target: &'a ReleaseRef,
+    chart: &'a Chart,
+}
+
+/// Install or upgrade with `helm upgrade --install`.
+async fn apply(
+    subject: &Subject<'_>,
+    ctx: &Context,
+    desired: Desired,
+    op: Operation,
+) -> Result<Step, ReconcileError> {
+    let Subject {
+        obj,
+        cr,
+        target,
+        chart,
+    } = *subject;
+    // A retry of the same inputs keeps showing the failure it retries
+    // (Reconciling is already True); a new attempt shows that it runs.
+    if !status::is_retry(current_status(obj).as_ref(), obj.metadata.generation) {
+        let message = format!(
+            "helm {} of release {}/{} running",
+            op.label(),
+            target.namespace,
+            target.name
+        );
+        let outcome = Outcome::Progressing {
+            reason: op.progressive().into(),
+            message,
+            // status keeps the release as it was until helm is done
+            release: None,
+        };
+        report(obj, ctx, &outcome).await?;
+    }
+
+    // 0600 in a private folder, removed when `file` drops.
+    let mut file = tempfile::Builder::new()
+        .prefix("values-")
+        .suffix(".json")
+        .tempfile_in(&ctx.work_dir)?;
+    serde_json::to_writer(&mut file, &desired.values).map_err(std::io::Error::other)?;
+    let mut stamp = vec![
+        (labels::DIGEST, desired.digest.clone()),
+        (labels::REVISION, desired.expected_revision.to_string()),
+        (labels::CR_NAME, labels::value(&cr.name)),
+    ];
+    if let Some(ns) = &cr.namespace {
+        stamp.push((labels::CR_NAMESPACE, labels::value(ns)));
+    }
+    let description = format!(
+        "lostromos: {} generation {}",
+        cr.key(),
+        cr.generation.unwrap_or(0)
+    );
+    let inv = ctx.helm.with_chart(&chart.path).upgrade_install(
+        &target.name,
+        &target.namespace,
+        file.path(),
+        &stamp,
+        &description,
+    );
+    let result = run_helm(ctx, cr, target, &inv).await;
+    drop(file);
+    if let Err(e) = result {
+        return fail(obj, cr, ctx, op, e).await;
+    }
+    if let Some(change) = op.change() {
+        ctx.metrics.changed(change, true, now_unix() as f64);
+    }
+    let expected = desired.expected_revision;
+    let after = ctx
+        .releases
+        .wait_for(&target.namespace, &target.name, INDEX_CATCH_UP, |s| {
+            s.is_some_and(|s| s.latest.version >= expected && !s.latest.status.is_pending())
+        })
+        .await;
+    let info = match &after {
+        Some(r) => release_info(chart, target, r),
+        None => ReleaseInfo {
+            name: target.name.clone(),
+            namespace: target.namespace.clone(),
+            revision: expected,
+            status: "deployed".into(),
+            chart: ctx.chart.name_version.clone(),
+            app_version: ctx.chart.app_version.clone(),
+        },
+    };
+    publish(
+        ctx,
+        obj,
+        EventType::Normal,
+        op.past(),
+        op,
+        Some(ready_message(&info)),
+    )
+    .await;
+    report_ready(obj, ctx, info).await?;
+    Ok(Step::Done(ctx.periodic()))
+}
+
+async fn recover(
+    obj: &CrObject,
+    cr: &CrView,
+    ctx: &Context,
+    target: &ReleaseRef,
+    before: Option<&ReleaseState>,
+    how: Recovery,
+) -> Result<Step, ReconcileError> {
+    let latest = before.map_or(0, |r| r.latest.version);
+    let status = before.map_or("pending", |r| r.latest.status.as_str());
+    let op = match how {
+        Recovery::Rollback { .. } => Operation::RecoverRollback,
+        Recovery::UninstallFirstInstall => Operation::RecoverUninstall,
+    };
+    let (inv, note) = match how {
+        Recovery::Rollback { to } => (
+            ctx.helm.rollback(&target.name, &target.namespace, to),
+            format!(
+                "release {} was left {status}; rolling back to revision {to}",
+                target.name
+            ),
+        ),
+        Recovery::UninstallFirstInstall => (
+            ctx.helm.uninstall(&target.name, &target.namespace),
+            format!(
+                "release {} was left {status} on its first install; uninstalling to install again",
+                target.name
+            ),
+        ),
+    };
+    publish(
+        ctx,
+        obj,
+        EventType::Warning,
+        op.progressive(),
+        op,
+        Some(note),
+    )
+    .await;
+    if let Err(e) = run_helm(ctx, cr, target, &inv).await {
+        return fail(obj, cr, ctx, op, e).await;
+    }
+    ctx.releases
+        .wait_for(
+            &target.namespace,
+            &target.name,
+            INDEX_CATCH_UP,
+            |s| match how {
+                Recovery::Rollback { .. } => {
+                    s.is_some_and(|s| s.latest.version > latest && !s.latest.status.is_pending())
+                }
+                Recovery::UninstallFirstInstall => s.is_none(),
+            },
+        )
+        .await;
+    Ok(Step::Again(Box::new(obj.clone())))
+}
+
+async fn uninstall(
+    obj: &CrObject,
+    cr: &CrView,
+    ctx: &Context,
+    target: &ReleaseRef,
+) -> Result<Step, ReconcileError> {
+    let op = Operation::Uninstall;
+    let inv = ctx.helm.uninstall(&target.name, &target.namespace);
+    if let Err(e) = run_helm(ctx, cr, target, &inv).await {
+        return fail(obj, cr, ctx, op, e).await;
+    }
+    ctx.releases
+        .wait_for(&target.namespace, &target.name, INDEX_CATCH_UP, |s| {
+            s.is_none()
+        })
+        .await;
+    publish(
+        ctx,
+        obj,
+        EventType::Normal,
+        op.past(),
+        op,
+        Some(format!(
+            "release {}/{} uninstalled",
+            target.namespace, target.name
+        )),
+    )
+    .await;
+    if let Some(change) = op.change() {
+        ctx.metrics.changed(change, true, now_unix() as f64);
+    }
+    ctx.releases.forget_owner(&target.namespace, &target.name);
+    release_finalizer(obj, cr, ctx).await
+}
+
+async fn release_finalizer(
+    obj: &CrObject,
+    cr: &CrView,
+    ctx: &Context,
+) -> Result<Step, ReconcileError> {
+    let kept: Vec<String> = cr
+        .finalizers
+        .iter()
+        .filter(|f| *f != labels::FINALIZER)
+        .cloned()
+        .collect();
+    let updated = patch_finalizers(obj, cr, ctx, kept).await?;
+    if !cr.deleting {
+        // the filter annotation was removed: the CR stays, unmanaged
+        report(
+            &updated,
+            ctx,
+            &Outcome::Idle {
+                reason: "NotManaged".into(),
+                message: "the filter annotation is absent; no release".into(),
+            },
+        )
+        .await?;
+    }
+    Ok(Step::Done(Action::await_change()))
+}
+
+async fn reject(
+    obj: &CrObject,
+    cr: &CrView,
+    ctx: &Context,
+    why: &Rejection,
+) -> Result<Step, ReconcileError> {
+    let reason = why.reason();
+    let message = why.to_string();
+    tracing::warn!(cr = %cr.key(), action = Operation::Reject.label(), reason, message = %message, "not acting on the CR");
+    ctx.metrics.failed(reason);
+    let outcome = Outcome::Failed {
+        reason: reason.into(),
+        message: message.clone(),
+        stalled: true,
+        release: None,
+    };
+    if !status_would_change(obj, ctx, &outcome) {
+        return Ok(Step::Done(Action::await_change()));
+    }
+    publish(
+        ctx,
+        obj,
+        EventType::Warning,
+        reason,
+        Operation::Reject,
+        Some(message),
+    )
+    .await;
+    report(obj, ctx, &outcome).await?;
+    Ok(Step::Done(Action::await_change()))
+}
+
+/// Reports a helm failure on the CR and hands it to the backoff.
+async fn fail(
+    obj: &CrObject,
+    cr: &CrView,
+    ctx: &Context,
+    op: Operation,
+    e: HelmError,
+) -> Result<Step, ReconcileError> {
+    let stalled = e.kind.is_bad_input();
+    ctx.metrics.failed(e.kind.reason());
+    if let Some(change) = op.change() {
+        ctx.metrics.changed(change, false, now_unix() as f64);
+    }
+    publish(
+        ctx,
+        obj,
+        EventType::Warning,
+        e.kind.reason(),
+        op,
+        Some(e.message.clone()),
+    )
+    .await;
+    let outcome = Outcome::Failed {
+        reason: e.kind.reason().into(),
+        message: e.message.clone(),
+        stalled,
+        release: None,
+    };
+    if let Err(report_err) = report(obj, ctx, &outcome).await {
+        tracing::warn!(cr = %cr.key(), error = %report_err, "could not write status");
+    }
+    Err(e.into())
+}
+
+/// Runs one helm process and logs one line for it.
+async fn run_helm(
+    ctx: &Context,
+    cr: &CrView,
+    target: &ReleaseRef,
+    inv: &Invocation,
+) -> Result<(), HelmError> {
+    let started = Instant::now();
+    let result = ctx.runner.run(inv, ctx.helm.timeout).await;
+    let took = started.elapsed();
+    let outcome = result.as_ref().map_or_else(|e| e.kind.reason(), |_| "ok");
+    ctx.metrics.helm_ran(inv.action, outcome, took);
+    let ms = took.as_millis() as u64;
+    match &result {
+        Ok(_) => {
+            tracing::info!(cr = %cr.key(), release = %target.name, namespace = %target.namespace, action = inv.action, duration_ms = ms, result = "ok", "helm")
+        }
+        Err(e) => {
+            tracing::warn!(cr = %cr.key(), release = %target.name, namespace = %target.namespace, action = inv.action, duration_ms = ms, result = e.kind.reason(), error = %e.message, "helm")
+        }
+    }
+    result.map(|_| ())
+}
+
+async fn patch_finalizers(
+    obj: &CrObject,
+    cr: &CrView,
+    ctx: &Context,
+    finalizers: Vec<String>,
+) -> Result<CrObject, ReconcileError> {
+    // resourceVersion makes this fail (and retry) if the CR changed meanwhile
+    let patch = serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.metadata.resource_version}});
+    Ok(ctx
+        .api(cr)
+        .patch(&cr.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?)
+}
