@@ -26,7 +26,7 @@ impl Leadership {
         resource: &ApiResource,
         mut stop: watch::Receiver<bool>,
     ) -> anyhow::Result<Option<Leadership>> {
-        let name = lease.name.clone().unwrap_or_else(|| default_name(resource));
+        let name = lease_name(lease, resource);
         let identity = std::env::var("POD_NAME")
             .or_else(|_| std::env::var("HOSTNAME"))
             .map(|h| format!("{h}-{}", std::process::id()))
@@ -73,8 +73,11 @@ impl Leadership {
     }
 }
 
-/// One Lease per watched type.
-fn default_name(resource: &ApiResource) -> String {
+/// The Lease's name: as configured, or one per watched type.
+pub fn lease_name(lease: &LeaseSettings, resource: &ApiResource) -> String {
+    if let Some(name) = &lease.name {
+        return name.clone();
+    }
     let raw = format!("lostromos-{}-{}", resource.plural, resource.group);
     lostromos::plan::naming::release_name(None, &raw.replace('.', "-"))
 }

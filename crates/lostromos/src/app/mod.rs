@@ -6,6 +6,7 @@ mod commands;
 mod helm;
 mod leader;
 pub mod logging;
+mod permissions;
 mod preflight;
 mod shutdown;
 mod watches;
@@ -55,6 +56,20 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
     let watched = s.watched.clone().context("no watched type")?;
     let served = preflight::served(&client, &s, &watched).await?;
     let resource = served.resource.clone();
+    let lease_name = s.lease.as_ref().map(|l| leader::lease_name(l, &resource));
+    let needs = permissions::needed(
+        &permissions::Watched {
+            group: &resource.group,
+            plural: &resource.plural,
+            has_status: served.has_status,
+        },
+        &preflight::scopes(&s, &served),
+        s.lease
+            .as_ref()
+            .zip(lease_name.as_deref())
+            .map(|(l, n)| (l.namespace.as_str(), n)),
+    );
+    preflight::permissions(&client, &needs).await?;
     let chart = helm::resolve_chart(&runner, &s, work.path()).await?;
 
     // With leader election, wait for the lease (ready meanwhile: a standby is healthy).
