@@ -484,14 +484,18 @@ exec '{helm}' "$@"
         self.dir.path()
     }
 
-    /// CRs planned `skip` (nothing to do) since log line `from`; needs
-    /// `--log-format json`.
+    /// CRs planned `skip` (nothing to do) since log line `from`: the debug
+    /// "plan" line, or the info line a changed CR gets; needs `--log-format json`.
     pub fn skipped_since(&self, from: usize) -> std::collections::HashSet<String> {
         self.logs()
             .lines()
             .skip(from)
             .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|v| v["fields"]["message"] == "plan" && v["fields"]["action"] == "skip")
+            .filter(|v| {
+                let message = &v["fields"]["message"];
+                (message == "plan" || message == "up to date, nothing to do")
+                    && v["fields"]["action"] == "skip"
+            })
             .filter_map(|v| v["fields"]["cr"].as_str().map(str::to_owned))
             .collect()
     }

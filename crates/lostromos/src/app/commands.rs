@@ -18,7 +18,7 @@ pub async fn render(s: Settings, cr_file: &Path) -> anyhow::Result<()> {
     let out = render::render(
         &runner,
         &helm::args(&s, version.major, &chart),
-        &plan_settings(&s),
+        &plan_settings(&s, String::new()),
         &obj,
         work.path(),
     )

@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
-use kube::runtime::events::{Recorder, Reporter};
+use lostromos::reconcile::events::Events;
 
 use leader::Leadership;
 use lostromos::config::settings::{Settings, HELM_GRACE};
@@ -27,8 +27,12 @@ use shutdown::{halt_on, Stop};
 
 pub use commands::{render, version};
 
-/// What plan decisions need from the settings.
-fn plan_settings(s: &Settings) -> PlanSettings {
+/// How long to wait for helm's own writes to show up in the release index.
+const INDEX_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What plan decisions need from the settings; `cr_kind` is the watched type
+/// as `plural.group` (empty for `render`, which stamps nothing).
+fn plan_settings(s: &Settings, cr_kind: String) -> PlanSettings {
     PlanSettings {
         filter_annotation: s.filter_annotation.clone(),
         release_prefix: s.release_prefix.clone(),
@@ -36,6 +40,10 @@ fn plan_settings(s: &Settings) -> PlanSettings {
         values: s.values.clone(),
         // no helm process of any Lostrómos can still hold the release by then
         pending_stuck_after_secs: (deadline_for(s.timeout) + HELM_GRACE).as_secs() as i64,
+        // without leader election no other replica runs (the chart's Recreate
+        // strategy stops the old pod first)
+        exclusive: s.lease.is_none(),
+        cr_kind,
     }
 }
 
@@ -101,26 +109,25 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
 
     // watches and controllers
     let releases = watches::releases(&client, &s, &resource, &probe);
-    let reporter = Reporter {
-        controller: "lostromos".into(),
-        instance: std::env::var("POD_NAME")
-            .ok()
-            .or_else(|| std::env::var("HOSTNAME").ok()),
-    };
+    let instance = std::env::var("POD_NAME")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok());
+    let cr_kind = format!("{}.{}", resource.plural, resource.group);
     let ctx = Arc::new(Context::new(Setup {
         client: client.clone(),
         resource,
         has_status: served.has_status,
-        plan: plan_settings(&s),
+        plan: plan_settings(&s, cr_kind),
         helm: helm::args(&s, helm.major, &chart),
         runner: runner.clone(),
         releases,
-        recorder: Recorder::new(client.clone(), reporter),
+        events: Events::new(client.clone(), "lostromos", instance),
         chart: Arc::new(chart),
         chart_policy: s.chart_policy.clone(),
         dry_run: s.dry_run,
         reconcile_period: s.reconcile_period,
         work_dir: work.path().to_path_buf(),
+        index_catch_up: INDEX_CATCH_UP,
         metrics: probe.metrics.clone(),
     }));
     let controllers = watches::run_controllers(&client, &s, ctx, halt.clone());

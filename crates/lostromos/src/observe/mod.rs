@@ -3,4 +3,5 @@
 
 pub mod cr;
 pub mod release_index;
+pub mod release_record;
 pub mod release_watch;

@@ -151,7 +151,7 @@ impl Releases {
     }
 
     /// Applies one watch event of `scope` to the index.
-    fn apply(
+    pub(crate) fn apply(
         &self,
         scope: Option<&str>,
         event: Event<PartialObjectMeta<Secret>>,

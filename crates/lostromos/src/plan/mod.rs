@@ -27,6 +27,13 @@ pub struct PlanSettings {
     /// A pending release younger than this may still have a helm process working on
     /// it (helm's timeout plus our grace period), so it is left alone.
     pub pending_stuck_after_secs: i64,
+    /// No other Lostrómos can be running helm on these releases (no leader
+    /// election: the chart stops the old pod before it starts a new one), so a
+    /// pending revision Lostrómos made is a leftover of a process that is gone.
+    pub exclusive: bool,
+    /// The watched type as `plural.group`: part of the owner identity, so CRs of
+    /// two kinds never share a release.
+    pub cr_kind: String,
 }
 
 /// Where a CR's release lives.
@@ -60,6 +67,13 @@ pub enum Action {
     Reject(Rejection),
 }
 
+impl Action {
+    /// Decisions that start no helm process and change nothing on the CR.
+    pub fn runs_nothing(&self) -> bool {
+        matches!(self, Self::Ignore | Self::Skip | Self::Wait { .. })
+    }
+}
+
 /// What an install or upgrade must produce.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Desired {
@@ -67,6 +81,24 @@ pub struct Desired {
     pub digest: String,
     /// The revision helm will create; stamped so a revision made by hand shows.
     pub expected_revision: u64,
+    /// The owner identity stamped on the release.
+    pub owner: String,
+}
+
+impl Desired {
+    /// The labels stamped on the release (`helm --labels`).
+    pub fn stamp(&self, cr: &CrView) -> Vec<(&'static str, String)> {
+        let mut stamp = vec![
+            (labels::DIGEST, self.digest.clone()),
+            (labels::REVISION, self.expected_revision.to_string()),
+            (labels::OWNER, self.owner.clone()),
+            (labels::CR_NAME, labels::value(&cr.name)),
+        ];
+        if let Some(ns) = &cr.namespace {
+            stamp.push((labels::CR_NAMESPACE, labels::value(ns)));
+        }
+        stamp
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,6 +119,13 @@ pub enum Rejection {
         namespace: String,
         owner: String,
     },
+    #[error("release {release} in namespace {namespace}{} was not installed by Lostrómos and is left untouched; fix: uninstall it (helm uninstall {release} -n {namespace}) so Lostrómos installs its own, or give the CR another name or set a --release-prefix", chart.as_ref().map(|c| format!(" (chart {c})")).unwrap_or_default())]
+    Foreign {
+        release: String,
+        namespace: String,
+        /// `name-version` of the release's chart, when it could be read.
+        chart: Option<String>,
+    },
     #[error("cluster-scoped {cr} needs a release namespace; fix: start lostromos with --release-namespace")]
     NoReleaseNamespace { cr: String },
     #[error("chart {chart:?} is not allowed for CRs; fix: use a chart under one of {allowed:?} (lostromos --allowed-chart), or remove the annotation")]
@@ -98,7 +137,7 @@ impl Rejection {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::Values(_) => "InvalidSpec",
-            Self::OwnedByOther { .. } => "ReleaseConflict",
+            Self::OwnedByOther { .. } | Self::Foreign { .. } => "ReleaseConflict",
             Self::NoReleaseNamespace { .. } => "NoReleaseNamespace",
             Self::ChartNotAllowed { .. } => "ChartNotAllowed",
         }
@@ -128,27 +167,45 @@ pub fn release_ref(settings: &PlanSettings, cr: &CrView) -> Result<ReleaseRef, R
 enum Ownership {
     Absent,
     Ours,
-    /// Not stamped by Lostrómos: adopted on upgrade, never uninstalled by us.
-    Unstamped,
+    /// Stamped by a Lostrómos from before the owner label, with this CR's
+    /// name: ours, and upgraded once so it carries the exact identity.
+    OursUnproven,
+    /// Not stamped by Lostrómos: never touched.
+    Foreign,
     Other(String),
 }
 
-fn ownership(cr: &CrView, release: Option<&ReleaseState>) -> Ownership {
+fn ownership(settings: &PlanSettings, cr: &CrView, release: Option<&ReleaseState>) -> Ownership {
     let Some(rel) = release else {
         return Ownership::Absent;
     };
-    let Some(name) = rel.label(labels::CR_NAME) else {
-        return Ownership::Unstamped;
-    };
+    let name = rel.label(labels::CR_NAME);
     let namespace = rel.label(labels::CR_NAMESPACE);
-    let cr_namespace = cr.namespace.as_deref().map(labels::value);
-    if name == labels::value(&cr.name) && namespace == cr_namespace.as_deref() {
-        Ownership::Ours
-    } else {
+    let described = || {
+        let name = name.unwrap_or("?");
         Ownership::Other(match namespace {
             Some(ns) => format!("{ns}/{name}"),
             None => name.to_owned(),
         })
+    };
+    match rel.label(labels::OWNER) {
+        Some(owner)
+            if owner == labels::owner_id(&settings.cr_kind, cr.namespace.as_deref(), &cr.name) =>
+        {
+            Ownership::Ours
+        }
+        Some(_) => described(),
+        None => {
+            let Some(name) = name else {
+                return Ownership::Foreign;
+            };
+            let cr_namespace = cr.namespace.as_deref().map(labels::value);
+            if name == labels::value(&cr.name) && namespace == cr_namespace.as_deref() {
+                Ownership::OursUnproven
+            } else {
+                described()
+            }
+        }
     }
 }
 
@@ -199,17 +256,19 @@ fn decide(
     now_unix: i64,
 ) -> Action {
     let has_finalizer = cr.has_finalizer(labels::FINALIZER);
-    let owner = ownership(cr, release);
+    let owner = ownership(settings, cr, release);
 
     if cr.deleting || !managed(settings, cr) {
         if !has_finalizer {
             return Action::Ignore;
         }
         return match (owner, release) {
-            (Ownership::Ours, Some(rel)) => match wait_for_pending(settings, rel, now_unix) {
-                Some(wait) => wait,
-                None => Action::Uninstall,
-            },
+            (Ownership::Ours | Ownership::OursUnproven, Some(rel)) => {
+                match wait_for_pending(settings, rel, now_unix) {
+                    Some(wait) => wait,
+                    None => Action::Uninstall,
+                }
+            }
             // Not ours to remove: let the CR go.
             _ => Action::ReleaseFinalizer,
         };
@@ -222,13 +281,25 @@ fn decide(
         Ok(v) => v,
         Err(e) => return Action::Reject(e.into()),
     };
-    if let Ownership::Other(owner) = owner {
-        return Action::Reject(Rejection::OwnedByOther {
-            release: target.name.clone(),
-            namespace: target.namespace.clone(),
-            owner,
-        });
+    match owner {
+        Ownership::Other(owner) => {
+            return Action::Reject(Rejection::OwnedByOther {
+                release: target.name.clone(),
+                namespace: target.namespace.clone(),
+                owner,
+            })
+        }
+        Ownership::Foreign => {
+            return Action::Reject(Rejection::Foreign {
+                release: target.name.clone(),
+                namespace: target.namespace.clone(),
+                chart: None,
+            })
+        }
+        Ownership::Absent | Ownership::Ours | Ownership::OursUnproven => {}
     }
+    let proven = matches!(owner, Ownership::Ours);
+    let owner_id = labels::owner_id(&settings.cr_kind, cr.namespace.as_deref(), &cr.name);
     let digest = digest(
         &values,
         &DigestInputs {
@@ -243,6 +314,7 @@ fn decide(
             values,
             digest,
             expected_revision: 1,
+            owner: owner_id,
         });
     };
     let latest = &rel.latest;
@@ -250,6 +322,7 @@ fn decide(
         values,
         digest,
         expected_revision: latest.version + 1,
+        owner: owner_id,
     };
     match latest.status {
         ReleaseStatus::Uninstalled => Action::Install(next),
@@ -265,12 +338,14 @@ fn decide(
             }),
         },
         ReleaseStatus::Deployed
-            if rel.label(labels::DIGEST) == Some(next.digest.as_str())
+            if proven
+                && rel.label(labels::DIGEST) == Some(next.digest.as_str())
                 && rel.label(labels::REVISION) == Some(latest.version.to_string().as_str()) =>
         {
             Action::Skip
         }
-        // deployed with other inputs, changed by hand, failed, or unknown
+        // deployed with other inputs, changed by hand, failed, unknown, or
+        // stamped before the owner label
         _ => Action::Upgrade(next),
     }
 }
@@ -278,6 +353,14 @@ fn decide(
 /// A pending release still inside the window where a helm process may own it.
 fn wait_for_pending(settings: &PlanSettings, rel: &ReleaseState, now_unix: i64) -> Option<Action> {
     if !rel.latest.status.is_pending() {
+        return None;
+    }
+    // Our own pending revision with no other Lostrómos around: the helm that
+    // wrote it died with the process that started it. A revision made by hand
+    // carries a stale revision stamp and keeps the wait.
+    let ours = rel.label(labels::REVISION) == Some(rel.latest.version.to_string().as_str())
+        && rel.label(labels::OWNER).is_some();
+    if settings.exclusive && ours {
         return None;
     }
     let age = rel
@@ -342,6 +425,7 @@ mod tests {
             (labels::REVISION, stamped_rev.to_string()),
             (labels::CR_NAME, "nemo".to_owned()),
             (labels::CR_NAMESPACE, "fish".to_owned()),
+            (labels::OWNER, labels::owner_id("", Some("fish"), "nemo")),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -550,21 +634,28 @@ mod tests {
     fn deleted_cr_never_uninstalls_someone_elses_release() {
         let mut c = cr();
         c.deleting = true;
-        let mut r = rel(ReleaseStatus::Deployed, 1, "x", 1);
-        r.latest
-            .labels
-            .insert(labels::CR_NAMESPACE.into(), "other".into());
+        let mut r = owned_by_other_nemo();
         assert_eq!(act(&settings(), &c, Some(&r)), Action::ReleaseFinalizer);
         r.latest.labels.clear();
         assert_eq!(act(&settings(), &c, Some(&r)), Action::ReleaseFinalizer);
     }
 
-    #[test]
-    fn release_of_another_cr_is_a_conflict() {
+    /// The release of CR `other/nemo`.
+    fn owned_by_other_nemo() -> ReleaseState {
         let mut r = rel(ReleaseStatus::Deployed, 1, "x", 1);
         r.latest
             .labels
             .insert(labels::CR_NAMESPACE.into(), "other".into());
+        r.latest.labels.insert(
+            labels::OWNER.into(),
+            labels::owner_id("", Some("other"), "nemo"),
+        );
+        r
+    }
+
+    #[test]
+    fn release_of_another_cr_is_a_conflict() {
+        let r = owned_by_other_nemo();
         match act(&settings(), &cr(), Some(&r)) {
             Action::Reject(Rejection::OwnedByOther { owner, .. }) => {
                 assert_eq!(owner, "other/nemo")
@@ -574,13 +665,159 @@ mod tests {
     }
 
     #[test]
-    fn unstamped_release_is_adopted_by_upgrade() {
+    fn a_release_lostromos_did_not_install_is_never_touched() {
         let mut r = rel(ReleaseStatus::Deployed, 1, "x", 1);
         r.latest.labels.clear();
+        match act(&settings(), &cr(), Some(&r)) {
+            Action::Reject(rejection @ Rejection::Foreign { .. }) => {
+                assert_eq!(rejection.reason(), "ReleaseConflict");
+                let text = rejection.to_string();
+                assert!(text.contains("not installed by Lostrómos"), "{text}");
+                assert!(text.contains("helm uninstall nemo -n fish"), "{text}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // not on a pending release either, and not on delete
+        let mut pending = rel(ReleaseStatus::PendingUpgrade, 2, "x", 2);
+        pending.latest.labels.clear();
+        pending.latest.created_unix = Some(NOW - 10_000);
+        assert!(matches!(
+            act(&settings(), &cr(), Some(&pending)),
+            Action::Reject(Rejection::Foreign { .. })
+        ));
+        let mut c = cr();
+        c.deleting = true;
+        assert_eq!(act(&settings(), &c, Some(&r)), Action::ReleaseFinalizer);
+    }
+
+    #[test]
+    fn the_foreign_releases_chart_is_named_when_known() {
+        let r = Rejection::Foreign {
+            release: "nemo".into(),
+            namespace: "fish".into(),
+            chart: Some("nginx-1.2.3".into()),
+        };
+        assert!(r.to_string().contains("(chart nginx-1.2.3)"), "{r}");
+    }
+
+    #[test]
+    fn a_release_stamped_before_the_owner_label_is_upgraded_once_to_carry_it() {
+        let s = settings();
+        let mut r = rel(ReleaseStatus::Deployed, 3, &current_digest(&s, &cr()), 3);
+        r.latest.labels.remove(labels::OWNER);
+        match act(&s, &cr(), Some(&r)) {
+            Action::Upgrade(d) => {
+                assert_eq!(d.owner, labels::owner_id("", Some("fish"), "nemo"));
+                assert!(d.stamp(&cr()).contains(&(labels::OWNER, d.owner.clone())));
+            }
+            other => panic!("{other:?}"),
+        }
+        // and its CR may still delete it
+        let mut c = cr();
+        c.deleting = true;
+        assert_eq!(act(&s, &c, Some(&r)), Action::Uninstall);
+    }
+
+    /// A long CR name gets a hashed release name; a second CR named exactly
+    /// that hash maps to the same release, and must not take it over.
+    #[test]
+    fn a_cr_named_like_anothers_hashed_release_is_a_conflict() {
+        let s = settings();
+        let long = format!("longalias-{}", "q".repeat(60));
+        let mut first = cr();
+        first.name = long.clone();
+        let release = release_ref(&s, &first).unwrap().name;
+        assert_ne!(release, long);
+        let mut second = cr();
+        second.name = release.clone();
+        assert_eq!(
+            release_ref(&s, &second).unwrap().name,
+            release,
+            "the same release"
+        );
+        // the release as the first CR's install stamped it
+        let Action::Install(d) = act(&s, &first, None) else {
+            panic!("install")
+        };
+        let mut r = rel(ReleaseStatus::Deployed, 1, &d.digest, 1);
+        r.latest.labels = d
+            .stamp(&first)
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        // the shortened name labels cannot tell the two apart...
+        assert_eq!(
+            r.label(labels::CR_NAME),
+            Some(labels::value(&second.name).as_str())
+        );
+        // ...the owner identity can
+        assert_eq!(act(&s, &first, Some(&r)), Action::Skip);
+        assert!(matches!(
+            act(&s, &second, Some(&r)),
+            Action::Reject(Rejection::OwnedByOther { .. })
+        ));
+        let mut deleting = second.clone();
+        deleting.deleting = true;
+        assert_eq!(act(&s, &deleting, Some(&r)), Action::ReleaseFinalizer);
+    }
+
+    #[test]
+    fn two_kinds_never_share_a_release() {
+        let widgets = PlanSettings {
+            cr_kind: "widgets.g".into(),
+            ..settings()
+        };
+        let gadgets = PlanSettings {
+            cr_kind: "gadgets.g".into(),
+            ..settings()
+        };
+        let Action::Install(d) = act(&widgets, &cr(), None) else {
+            panic!("install")
+        };
+        let mut r = rel(ReleaseStatus::Deployed, 1, &d.digest, 1);
+        r.latest.labels = d
+            .stamp(&cr())
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        assert_eq!(act(&widgets, &cr(), Some(&r)), Action::Skip);
+        assert!(matches!(
+            act(&gadgets, &cr(), Some(&r)),
+            Action::Reject(Rejection::OwnedByOther { .. })
+        ));
+    }
+
+    #[test]
+    fn a_single_instance_recovers_its_own_pending_release_at_once() {
+        let exclusive = PlanSettings {
+            exclusive: true,
+            ..settings()
+        };
+        // written by a Lostrómos helm run (its revision stamp is its own version)
+        let mut r = rel(ReleaseStatus::PendingUpgrade, 5, "x", 5);
+        r.last_good = Some(4);
+        assert_eq!(
+            act(&exclusive, &cr(), Some(&r)),
+            Action::Recover(Recovery::Rollback { to: 4 })
+        );
+        // with another replica possibly running it, the wait stays
         assert!(matches!(
             act(&settings(), &cr(), Some(&r)),
-            Action::Upgrade(_)
+            Action::Wait { .. }
         ));
+        // a pending revision made by hand (stale stamp copied by helm) waits too
+        let mut by_hand = rel(ReleaseStatus::PendingUpgrade, 5, "x", 4);
+        by_hand.last_good = Some(4);
+        assert!(matches!(
+            act(&exclusive, &cr(), Some(&by_hand)),
+            Action::Wait { .. }
+        ));
+        // a first install left pending is uninstalled at once
+        let first = rel(ReleaseStatus::PendingInstall, 1, "x", 1);
+        assert_eq!(
+            act(&exclusive, &cr(), Some(&first)),
+            Action::Recover(Recovery::UninstallFirstInstall)
+        );
     }
 
     #[test]
@@ -685,9 +922,22 @@ mod tests {
         };
         let mut c = cr();
         c.namespace = None;
-        let mut r = rel(ReleaseStatus::Deployed, 1, "x", 1);
-        r.latest.labels.remove(labels::CR_NAMESPACE);
-        assert!(matches!(act(&s, &c, Some(&r)), Action::Upgrade(_)));
+        let Action::Install(d) = act(&s, &c, None) else {
+            panic!("install")
+        };
+        let mut r = rel(ReleaseStatus::Deployed, 1, &d.digest, 1);
+        r.latest.labels = d
+            .stamp(&c)
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        assert!(r.label(labels::CR_NAMESPACE).is_none());
+        assert_eq!(act(&s, &c, Some(&r)), Action::Skip);
+        // a namespaced CR of the same name is another owner
+        assert!(matches!(
+            act(&s, &cr(), Some(&r)),
+            Action::Reject(Rejection::OwnedByOther { .. })
+        ));
     }
 
     #[test]

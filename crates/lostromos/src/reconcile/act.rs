@@ -18,14 +18,15 @@ use super::status::{self, Outcome, ReleaseInfo};
 use crate::helm::argv::Invocation;
 use crate::helm::chart::{self, Chart};
 use crate::helm::{HelmError, HelmErrorKind};
-use crate::observe::cr::{CrObject, CrView};
+use crate::observe::cr::{decision_hash, CrObject, CrView};
 use crate::observe::release_index::ReleaseState;
+use crate::observe::release_record;
 use crate::plan::chart_choice;
 use crate::plan::labels;
 use crate::plan::{self, Desired, Recovery, Rejection, ReleaseRef};
 
-/// How long to wait for helm's own writes to show up in the release index.
-const INDEX_CATCH_UP: Duration = Duration::from_secs(30);
+/// When a patch found the CR changed meanwhile: its watch event follows.
+const STALE_RETRY: Duration = Duration::from_secs(1);
 
 /// Carries out one planned action.
 pub(super) async fn act(
@@ -72,12 +73,16 @@ pub(super) async fn act(
     };
     let op = Operation::from(&p.action);
     match p.action {
-        plan::Action::Ignore => Ok(Step::Done(Action::await_change())),
+        // not ours (any more): nothing to remember either
+        plan::Action::Ignore => Ok(Step::Gone),
         plan::Action::AddFinalizer => {
             let mut finalizers = cr.finalizers.clone();
             finalizers.push(labels::FINALIZER.to_owned());
-            let updated = patch_finalizers(obj, cr, ctx, finalizers).await?;
-            Ok(Step::Again(Box::new(updated)))
+            Ok(match patch_finalizers(obj, cr, ctx, finalizers).await? {
+                Patched::Now(updated) => Step::Again(updated),
+                Patched::Gone => Step::Gone,
+                Patched::Stale => Step::Done(Action::requeue(STALE_RETRY)),
+            })
         }
         plan::Action::Skip => {
             if let Some(r) = &release {
@@ -113,7 +118,50 @@ pub(super) async fn act(
             ctx.releases.forget_owner(&target.namespace, &target.name);
             release_finalizer(obj, cr, ctx).await
         }
-        plan::Action::Reject(r) => reject(obj, cr, ctx, &r).await,
+        plan::Action::Reject(r) => {
+            let r = with_foreign_chart(ctx, r, release.as_ref()).await;
+            reject(obj, cr, ctx, &r).await
+        }
+    }
+}
+
+/// A release Lostrómos did not install is named with its chart, read from the
+/// release's own record (one GET), so the user knows what they would remove.
+async fn with_foreign_chart(
+    ctx: &Context,
+    r: Rejection,
+    release: Option<&ReleaseState>,
+) -> Rejection {
+    match (r, release) {
+        (
+            Rejection::Foreign {
+                release: name,
+                namespace,
+                chart: None,
+            },
+            Some(state),
+        ) => {
+            let chart = match release_record::fetch(
+                &ctx.client,
+                &namespace,
+                &name,
+                state.latest.version,
+            )
+            .await
+            {
+                Ok(record) => release_record::chart(&record),
+                Err(e) => {
+                    tracing::debug!(release = %name, error = %e, "could not read the release's chart");
+                    None
+                }
+            };
+            Rejection::Foreign {
+                release: name,
+                namespace,
+                chart,
+            }
+        }
+        (r, _) => r,
     }
 }
 
@@ -133,32 +181,35 @@ pub(super) async fn chart_for(
         Ok(Some(request)) => request,
         Err(rejection) => return reject(obj, cr, ctx, &rejection).await.map(Err),
     };
-    let mut charts = ctx.charts.lock().await;
-    if let Some(chart) = charts.get(&request) {
-        return Ok(Ok(chart.clone()));
-    }
-    let folder = ctx.work_dir.join("charts").join(charts.len().to_string());
-    let version = request.version.as_deref();
-    match chart::resolve(
-        &ctx.runner,
-        &request.reference,
-        version,
-        &folder,
-        ctx.helm.timeout,
-    )
-    .await
-    {
-        Ok(chart) => {
-            let chart = Arc::new(chart);
-            charts.insert(request, chart.clone());
-            Ok(Ok(chart))
-        }
-        Err(e) => {
-            drop(charts);
+    let cell = ctx.chart_cell(&request);
+    let resolved = cell
+        .get_or_try_init(|| async {
+            // a folder of its own per attempt: a failed pull leaves nothing behind
+            let folder = tempfile::Builder::new()
+                .prefix("chart-")
+                .tempdir_in(ctx.work_dir.join("charts"))
+                .map_err(|e| e.to_string())?;
+            let chart = chart::resolve(
+                &ctx.runner,
+                &request.reference,
+                request.version.as_deref(),
+                folder.path(),
+                ctx.helm.timeout,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            // the chart stays where it was pulled for the life of the process
+            let _kept = folder.keep();
+            Ok::<_, String>(Arc::new(chart))
+        })
+        .await;
+    match resolved {
+        Ok(chart) => Ok(Ok(chart.clone())),
+        Err(message) => {
             let err = HelmError {
                 action: "pull",
                 kind: HelmErrorKind::ChartUnavailable,
-                message: e.to_string(),
+                message,
             };
             fail(obj, cr, ctx, Operation::Pull, err).await.map(Err)
         }
@@ -210,14 +261,7 @@ async fn apply(
         .suffix(".json")
         .tempfile_in(&ctx.work_dir)?;
     serde_json::to_writer(&mut file, &desired.values).map_err(std::io::Error::other)?;
-    let mut stamp = vec![
-        (labels::DIGEST, desired.digest.clone()),
-        (labels::REVISION, desired.expected_revision.to_string()),
-        (labels::CR_NAME, labels::value(&cr.name)),
-    ];
-    if let Some(ns) = &cr.namespace {
-        stamp.push((labels::CR_NAMESPACE, labels::value(ns)));
-    }
+    let stamp = desired.stamp(cr);
     let description = format!(
         "lostromos: {} generation {}",
         cr.key(),
@@ -241,7 +285,7 @@ async fn apply(
     let expected = desired.expected_revision;
     let after = ctx
         .releases
-        .wait_for(&target.namespace, &target.name, INDEX_CATCH_UP, |s| {
+        .wait_for(&target.namespace, &target.name, ctx.index_catch_up, |s| {
             s.is_some_and(|s| s.latest.version >= expected && !s.latest.status.is_pending())
         })
         .await;
@@ -252,8 +296,8 @@ async fn apply(
             namespace: target.namespace.clone(),
             revision: expected,
             status: "deployed".into(),
-            chart: ctx.chart.name_version.clone(),
-            app_version: ctx.chart.app_version.clone(),
+            chart: chart.name_version.clone(),
+            app_version: chart.app_version.clone(),
         },
     };
     publish(
@@ -315,7 +359,7 @@ async fn recover(
         .wait_for(
             &target.namespace,
             &target.name,
-            INDEX_CATCH_UP,
+            ctx.index_catch_up,
             |s| match how {
                 Recovery::Rollback { .. } => {
                     s.is_some_and(|s| s.latest.version > latest && !s.latest.status.is_pending())
@@ -339,7 +383,7 @@ async fn uninstall(
         return fail(obj, cr, ctx, op, e).await;
     }
     ctx.releases
-        .wait_for(&target.namespace, &target.name, INDEX_CATCH_UP, |s| {
+        .wait_for(&target.namespace, &target.name, ctx.index_catch_up, |s| {
             s.is_none()
         })
         .await;
@@ -373,20 +417,21 @@ async fn release_finalizer(
         .filter(|f| *f != labels::FINALIZER)
         .cloned()
         .collect();
-    let updated = patch_finalizers(obj, cr, ctx, kept).await?;
+    let updated = match patch_finalizers(obj, cr, ctx, kept).await? {
+        Patched::Now(updated) => updated,
+        // already gone: releasing the finalizer is what let it go
+        Patched::Gone => return Ok(Step::Gone),
+        Patched::Stale => return Ok(Step::Done(Action::requeue(STALE_RETRY))),
+    };
     if !cr.deleting {
         // the filter annotation was removed: the CR stays, unmanaged
-        report(
-            &updated,
-            ctx,
-            &Outcome::Idle {
-                reason: "NotManaged".into(),
-                message: "the filter annotation is absent; no release".into(),
-            },
-        )
-        .await?;
+        let idle = Outcome::Idle {
+            reason: "NotManaged".into(),
+            message: "the filter annotation is absent; no release".into(),
+        };
+        report(&updated, ctx, &idle).await?;
     }
-    Ok(Step::Done(Action::await_change()))
+    Ok(Step::Gone)
 }
 
 async fn reject(
@@ -397,17 +442,25 @@ async fn reject(
 ) -> Result<Step, ReconcileError> {
     let reason = why.reason();
     let message = why.to_string();
-    tracing::warn!(cr = %cr.key(), action = Operation::Reject.label(), reason, message = %message, "not acting on the CR");
-    ctx.metrics.failed(reason);
     let outcome = Outcome::Failed {
         reason: reason.into(),
         message: message.clone(),
         stalled: true,
         release: None,
     };
+    // Once per change of the CR: a second wake-up for the same inputs (our
+    // own finalizer patch, a release event) and a restart report nothing new.
+    let key = rejection_key(obj, &message);
+    if ctx.memo(&cr.uid).reported == Some(key) {
+        tracing::debug!(cr = %cr.key(), reason, "rejection already reported");
+        return Ok(Step::Done(Action::await_change()));
+    }
+    ctx.update_memo(&cr.uid, |m| m.reported = Some(key));
     if !status_would_change(obj, ctx, &outcome) {
         return Ok(Step::Done(Action::await_change()));
     }
+    tracing::warn!(cr = %cr.key(), action = Operation::Reject.label(), reason, message = %message, "not acting on the CR");
+    ctx.metrics.failed(reason);
     publish(
         ctx,
         obj,
@@ -419,6 +472,15 @@ async fn reject(
     .await;
     report(obj, ctx, &outcome).await?;
     Ok(Step::Done(Action::await_change()))
+}
+
+/// What identifies one report of a rejection: the CR's inputs and the message.
+fn rejection_key(obj: &CrObject, message: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    decision_hash(obj).hash(&mut h);
+    message.hash(&mut h);
+    h.finish()
 }
 
 /// Reports a helm failure on the CR and hands it to the backoff.
@@ -479,16 +541,34 @@ async fn run_helm(
     result.map(|_| ())
 }
 
+/// What a finalizer patch found.
+enum Patched {
+    Now(Box<CrObject>),
+    /// The CR no longer exists.
+    Gone,
+    /// The CR changed since it was read (its newer version is on its way).
+    Stale,
+}
+
 async fn patch_finalizers(
     obj: &CrObject,
     cr: &CrView,
     ctx: &Context,
     finalizers: Vec<String>,
-) -> Result<CrObject, ReconcileError> {
-    // resourceVersion makes this fail (and retry) if the CR changed meanwhile
+) -> Result<Patched, ReconcileError> {
+    // resourceVersion makes this fail if the CR changed meanwhile
     let patch = serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.metadata.resource_version}});
-    Ok(ctx
+    match ctx
         .api(cr)
         .patch(&cr.name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await?)
+        .await
+    {
+        Ok(updated) => Ok(Patched::Now(Box::new(updated))),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(Patched::Gone),
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            tracing::debug!(cr = %cr.key(), "CR changed meanwhile; planning again on its newer version");
+            Ok(Patched::Stale)
+        }
+        Err(e) => Err(e.into()),
+    }
 }

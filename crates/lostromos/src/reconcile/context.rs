@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use kube::api::{Api, ApiResource};
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
 use kube::Client;
 
 use super::backoff::Failures;
+use super::events::Events;
 use crate::helm::chart::Chart;
 use crate::helm::{HelmArgs, HelmError, HelmRunner};
 use crate::observe::cr::{CrObject, CrView};
@@ -29,7 +29,7 @@ pub struct Setup {
     pub helm: HelmArgs,
     pub runner: Arc<HelmRunner>,
     pub releases: Arc<Releases>,
-    pub recorder: Recorder,
+    pub events: Events,
     /// The configured chart.
     pub chart: Arc<Chart>,
     pub chart_policy: ChartPolicy,
@@ -37,16 +37,34 @@ pub struct Setup {
     pub reconcile_period: Duration,
     /// Private (0700) folder for values files and pulled charts.
     pub work_dir: PathBuf,
+    /// How long to wait for helm's own writes to reach the release index.
+    pub index_catch_up: Duration,
     pub metrics: Arc<Metrics>,
 }
+
+/// What reconciles remember of one managed CR between runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Memo {
+    /// Its failing streak, for the backoff.
+    pub failures: Option<Failures>,
+    /// Its decision inputs when last reconciled: a different hash means the CR
+    /// itself changed (an edit, or a forced re-check by annotation).
+    pub seen: Option<u64>,
+    /// The rejection last reported, so one is reported once per change.
+    pub reported: Option<u64>,
+}
+
+/// A chart a CR chose by annotation: resolved once, by the first CR that asks.
+pub(super) type ChartCell = Arc<tokio::sync::OnceCell<Arc<Chart>>>;
 
 /// The setup plus what reconciles learn as they run; derefs to the setup.
 pub struct Context {
     setup: Setup,
-    /// Charts CRs chose by annotation, resolved once each.
-    pub(super) charts: tokio::sync::Mutex<HashMap<ChartRequest, Arc<Chart>>>,
-    /// Failing CRs by uid: their streak, for the backoff.
-    pub(super) failures: Mutex<HashMap<String, Failures>>,
+    /// Charts CRs chose by annotation, one cell per request, so a slow pull
+    /// holds up only the CRs that wait for that chart.
+    charts: Mutex<HashMap<ChartRequest, ChartCell>>,
+    /// Managed CRs by uid; an entry goes with the CR's last reconcile.
+    memos: Mutex<HashMap<String, Memo>>,
 }
 
 impl std::ops::Deref for Context {
@@ -71,14 +89,16 @@ pub(super) enum Step {
     /// The CR changed (finalizer) or the release did (recovery): plan again.
     Again(Box<CrObject>),
     Done(Action),
+    /// The CR is gone (or no longer ours): done, and nothing to remember.
+    Gone,
 }
 
 impl Context {
     pub fn new(setup: Setup) -> Self {
         Self {
             setup,
-            charts: Default::default(),
-            failures: Mutex::default(),
+            charts: Mutex::default(),
+            memos: Mutex::default(),
         }
     }
 
@@ -91,5 +111,38 @@ impl Context {
 
     pub(super) fn periodic(&self) -> Action {
         Action::requeue(self.reconcile_period)
+    }
+
+    /// The cell of one chart request.
+    pub(super) fn chart_cell(&self, request: &ChartRequest) -> ChartCell {
+        let mut charts = self.charts.lock().unwrap_or_else(|e| e.into_inner());
+        charts.entry(request.clone()).or_default().clone()
+    }
+
+    pub(super) fn memo(&self, uid: &str) -> Memo {
+        let memos = self.memos.lock().unwrap_or_else(|e| e.into_inner());
+        memos.get(uid).copied().unwrap_or_default()
+    }
+
+    pub(super) fn update_memo(&self, uid: &str, change: impl FnOnce(&mut Memo)) {
+        let mut memos = self.memos.lock().unwrap_or_else(|e| e.into_inner());
+        let memo = memos.entry(uid.to_owned()).or_default();
+        change(memo);
+        if *memo == Memo::default() {
+            memos.remove(uid);
+        }
+    }
+
+    /// The CR is gone, or no longer ours: nothing to remember of it.
+    pub(super) fn forget(&self, uid: &str) {
+        self.memos
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(uid);
+    }
+
+    /// How many CRs are remembered (for tests).
+    pub fn remembered(&self) -> usize {
+        self.memos.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }

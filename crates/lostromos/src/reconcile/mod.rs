@@ -9,9 +9,12 @@
 mod act;
 pub mod backoff;
 mod context;
+pub mod events;
 pub mod operation;
 mod report;
 pub mod status;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,26 +36,26 @@ pub async fn reconcile(obj: Arc<CrObject>, ctx: Arc<Context>) -> Result<Action, 
     // Before the first full list of releases, "no release" may be wrong.
     ctx.releases.wait_synced().await;
     let uid = obj.uid().unwrap_or_default();
-    let streak = ctx
-        .failures
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&uid)
-        .copied();
-    if let Some(wait) = streak.and_then(|f| f.hold(Instant::now(), decision_hash(&obj))) {
+    let memo = ctx.memo(&uid);
+    let inputs = decision_hash(&obj);
+    if let Some(wait) = memo.failures.and_then(|f| f.hold(Instant::now(), inputs)) {
         return Ok(Action::requeue(wait));
     }
+    // A CR seen before with other inputs was edited, or annotated to force a
+    // re-check: its decision is logged at info even when nothing runs.
+    let changed = memo.seen.is_some_and(|seen| Some(seen) != inputs);
     let mut obj = (*obj).clone();
     // At most a few steps: finalizer, recovery, then the real action.
     for _ in 0..4 {
-        match step(&obj, &ctx).await? {
+        match step(&obj, &ctx, changed).await? {
             Step::Again(next) => obj = *next,
             Step::Done(action) => {
-                ctx.failures
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&uid);
+                ctx.update_memo(&uid, |m| m.failures = None);
                 return Ok(action);
+            }
+            Step::Gone => {
+                ctx.forget(&uid);
+                return Ok(Action::await_change());
             }
         }
     }
@@ -61,13 +64,13 @@ pub async fn reconcile(obj: Arc<CrObject>, ctx: Arc<Context>) -> Result<Action, 
 
 /// Retries a failed CR with capped exponential backoff, independently of others.
 pub fn error_policy(obj: Arc<CrObject>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
-    let streak = {
-        let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let uid = obj.uid().unwrap_or_default();
-        let streak = Failures::record(failures.get(&uid), Instant::now(), decision_hash(&obj));
-        failures.insert(uid, streak);
-        streak
-    };
+    let uid = obj.uid().unwrap_or_default();
+    let streak = Failures::record(
+        ctx.memo(&uid).failures.as_ref(),
+        Instant::now(),
+        decision_hash(&obj),
+    );
+    ctx.update_memo(&uid, |m| m.failures = Some(streak));
     let (n, delay) = (streak.count, backoff::delay(streak.count));
     tracing::warn!(cr = %CrView::from_object(&obj).key(), error = %err, failures = n, retry_in_s = delay.as_secs(), "reconcile failed");
     Action::requeue(delay)
@@ -78,7 +81,7 @@ pub(crate) fn now_unix() -> i64 {
 }
 
 /// observe (the CR, its release, its chart) -> plan -> act.
-async fn step(obj: &CrObject, ctx: &Context) -> Result<Step, ReconcileError> {
+async fn step(obj: &CrObject, ctx: &Context, changed: bool) -> Result<Step, ReconcileError> {
     let cr = CrView::from_object(obj);
     let target = plan::release_ref(&ctx.plan, &cr).ok();
     let release = target
@@ -95,7 +98,14 @@ async fn step(obj: &CrObject, ctx: &Context) -> Result<Step, ReconcileError> {
     let p = plan::plan(&ctx.plan, &cr, release.as_ref(), &chart.digest, now_unix());
 
     let op = Operation::from(&p.action);
-    tracing::debug!(cr = %cr.key(), action = op.label(), "plan");
+    if changed && p.action.runs_nothing() {
+        tracing::info!(cr = %cr.key(), action = op.label(), "{}", op.quiet_decision());
+    } else {
+        tracing::debug!(cr = %cr.key(), action = op.label(), "plan");
+    }
+    if cr.has_finalizer(crate::plan::labels::FINALIZER) {
+        ctx.update_memo(&cr.uid, |m| m.seen = decision_hash(obj));
+    }
     let started = Instant::now();
     let result = act::act(obj, &cr, ctx, p, release, chart).await;
     ctx.metrics.reconciled(op.label(), started.elapsed());

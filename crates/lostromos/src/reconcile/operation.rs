@@ -90,6 +90,16 @@ impl Operation {
         }
     }
 
+    /// The log line for a decision that runs nothing.
+    pub fn quiet_decision(self) -> &'static str {
+        match self {
+            Self::Skip => "up to date, nothing to do",
+            Self::Wait => "waiting for the release to settle",
+            Self::Ignore => "not managed, nothing to do",
+            _ => "decided",
+        }
+    }
+
     /// The original's `releases_{create,update,delete}` counter it moves.
     pub fn change(self) -> Option<Change> {
         match self {

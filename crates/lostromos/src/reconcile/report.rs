@@ -2,10 +2,11 @@
 
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::Resource;
 
 use super::context::{Context, ReconcileError};
+use super::events::Event;
 use super::operation::Operation;
 use super::status::{self, CrStatus, Outcome, ReleaseInfo};
 use crate::helm::chart::Chart;
@@ -105,13 +106,8 @@ pub(super) async fn publish(
         reason: reason.into(),
         note,
         action: op.verb().into(),
-        secondary: None,
     };
-    if let Err(e) = ctx
-        .recorder
-        .publish(&ev, &obj.object_ref(&ctx.resource))
-        .await
-    {
+    if let Err(e) = ctx.events.publish(ev, &obj.object_ref(&ctx.resource)).await {
         tracing::warn!(error = %e, reason, "could not publish event");
     }
 }
