@@ -101,6 +101,9 @@ mod tests {
             ("1.5s", Duration::from_millis(1500)),
             ("1.5", Duration::from_millis(1500)),
             (" 2m ", Duration::from_secs(120)),
+            // jiff's longer forms, which README mentions
+            ("2h 30m", Duration::from_secs(9000)),
+            ("90 seconds", Duration::from_secs(90)),
             ("8760h", MAX),
         ] {
             assert_eq!(parse(text), Ok(want), "{text}");
