@@ -40,26 +40,24 @@ pub fn read(path: &Path) -> Result<Options, Vec<FileError>> {
 pub fn parse(text: &str) -> Result<Options, Vec<FileError>> {
     let doc: Value =
         serde_saphyr::from_str(text).map_err(|e| vec![FileError::Syntax(yaml_error(&e))])?;
+    if original::is_original(&doc) {
+        return original::translate(&doc)
+            .map_err(|problems| problems.into_iter().map(FileError::Original).collect());
+    }
     let map = match doc {
         Value::Object(map) => map,
         Value::Null => Map::new(),
         other => return Err(vec![FileError::NotAMap(kind(&other))]),
     };
-    let doc = Value::Object(map);
-    if original::is_original(&doc) {
-        return original::translate(&doc)
-            .map_err(|problems| problems.into_iter().map(FileError::Original).collect());
-    }
     // key by key, so that one bad key does not hide the next
-    let problems: Vec<FileError> = doc
-        .as_object()
-        .into_iter()
-        .flatten()
+    let problems: Vec<FileError> = map
+        .iter()
         .filter_map(|(key, value)| check_key(key, value).err())
         .collect();
     if !problems.is_empty() {
         return Err(problems);
     }
+    let doc = Value::Object(map);
     // each key is checked; what is left is one key given twice (`namespace` and `namespaces`)
     let whole = |e: FileError| vec![e];
     Ok(Options {

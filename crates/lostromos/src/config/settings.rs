@@ -86,7 +86,8 @@ pub struct Settings {
 #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
 pub struct SettingsError(pub Vec<String>);
 
-/// Which command the settings are for: `run` needs the watched type.
+/// Which command the settings are for: `run` needs the watched type; `render`
+/// takes only the shared options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Purpose {
     Run,
