@@ -305,10 +305,188 @@ fn chart_lints_and_refuses_missing_or_ambiguous_values() {
         &["--set", "terminationGracePeriodSeconds=10"],
         "must be larger than shutdownGrace",
     );
-    fails(
-        &["--set", "valuesLayout=flat"],
-        "valuesLayout must be spec or resource",
+}
+
+/// The start of helm's error for values its `values.schema.json` refuses, the
+/// same in helm 3 and helm 4 (the lines after it differ).
+const SCHEMA_ERROR: &str = "values don't meet the specifications of the schema(s)";
+
+#[test]
+fn values_schema_refuses_typos_and_accepts_every_documented_form() {
+    let base = namespaced_values("apps");
+    let with = |extra: &[&str]| {
+        let mut values = base.clone();
+        values.extend(extra.iter().map(|s| s.to_string()));
+        template(&values)
+    };
+    let (ok, _, stderr) = with(&[]);
+    assert!(ok, "{stderr}");
+
+    // helm refuses each with its schema error, naming the value
+    for (extra, names) in [
+        (
+            &["--set", "watch.filterAnnotaton=x"][..],
+            &["filterAnnotaton", "not allowed"][..],
+        ),
+        (&["--set", "replicas=abc"], &["replicas", "integer"]),
+        (
+            &["--set", "timeout=5minutes"],
+            &["timeout", "match pattern"],
+        ),
+        (&["--set", "imag.tag=1"], &["imag", "not allowed"]),
+        (
+            &["--set", "valuesLayout=flat"],
+            &["valuesLayout", "spec", "resource"],
+        ),
+        (&["--set", "logFormat=xml"], &["logFormat", "json", "human"]),
+        (&["--set", "concurrency=0"], &["concurrency"]),
+        (
+            &["--set", "shutdownGrace=1.5s"],
+            &["shutdownGrace", "match pattern"],
+        ),
+        (
+            &["--set", "leaderElection.enabled=yes"],
+            &["leaderElection", "enabled"],
+        ),
+        (
+            &[
+                "--set-json",
+                r#"rbac.extraRules=[{"resource":["pods"],"verbs":["get"]}]"#,
+            ],
+            &["resource", "not allowed"],
+        ),
+    ] {
+        let (ok, _, stderr) = with(extra);
+        assert!(!ok, "{extra:?} was accepted");
+        assert!(stderr.contains(SCHEMA_ERROR), "{extra:?}: {stderr}");
+        for name in names {
+            assert!(stderr.contains(name), "{name} for {extra:?}: {stderr}");
+        }
+    }
+    // helm lint too
+    let chart = lostromos_chart();
+    let (ok, out, stderr) = helm(
+        Path::new("/nonexistent-kubeconfig"),
+        &["lint", &chart, "--set", "timeout=5minutes"],
     );
+    assert!(!ok, "lint accepted timeout=5minutes: {out}");
+    assert!(
+        format!("{out}{stderr}").contains("timeout"),
+        "{out}{stderr}"
+    );
+
+    // every form the values' comments and READMEs document
+    for extra in [
+        &["--set", "timeout=90"][..],
+        &["--set", "timeout=1h30m", "--set", "reconcilePeriod=30s"],
+        &["--set", "timeout=1.5s", "--set", "reconcilePeriod=250ms"],
+        &["--set", "leaderElection.leaseDuration=20"],
+        &["--set", "shutdownGrace=90"],
+        &[
+            "--set",
+            "shutdownGrace=1h30m",
+            "--set",
+            "terminationGracePeriodSeconds=6000",
+        ],
+        &["--set", "leaderElection.enabled=true"],
+        &["--set", "image.tag=1.0", "--set", "image.pullPolicy=Always"],
+        &["--set-json", r#"imagePullSecrets=[{"name":"regcred"}]"#],
+        &["--set-json", r#"extraArgs=["--metadata-key","cr"]"#],
+        &[
+            "--set-json",
+            r#"extraEnv=[{"name":"HTTPS_PROXY","value":"http://proxy:3128"}]"#,
+        ],
+        &[
+            "--set",
+            "serviceMonitor.enabled=true",
+            "--set",
+            "serviceMonitor.labels.release=prometheus",
+            "--set",
+            "serviceMonitor.scrapeTimeout=10s",
+        ],
+        &[
+            "--set",
+            "resources.limits.cpu=1",
+            "--set",
+            "tmpSizeLimit=1Gi",
+        ],
+        &[
+            "--set",
+            "watch.selector=team=blue",
+            "--set",
+            "valuesLayout=resource",
+        ],
+        &[
+            "--set",
+            "logFormat=human",
+            "--set",
+            r"logLevel=info\,lostromos=debug",
+        ],
+    ] {
+        let (ok, _, stderr) = with(extra);
+        assert!(ok, "{extra:?}: {stderr}");
+    }
+}
+
+/// The fenced `sh` blocks of a Markdown file that run `helm install`.
+fn install_blocks(markdown: &str) -> Vec<String> {
+    markdown
+        .split("```sh\n")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("\n```").map(|(block, _)| block.to_owned()))
+        .filter(|block| block.contains("helm install"))
+        .collect()
+}
+
+#[test]
+fn the_documented_install_commands_pass_the_values_schema() {
+    // Each README's `helm install` blocks run as written, with `helm install`
+    // made `helm template` (no cluster) and kubectl a no-op.
+    let root = repo_root();
+    let chart_readme = std::fs::read_to_string(root.join("charts/lostromos/README.md")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for link in ["charts", "examples"] {
+        std::os::unix::fs::symlink(root.join(link), dir.path().join(link)).unwrap();
+    }
+    // the quick start's `-f extra-rules.yaml`: the RBAC section's example
+    let rules = chart_readme
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("\n```").map(|(block, _)| block))
+        .find(|block| block.starts_with("rbac:\n  extraRules:"))
+        .expect("the rbac.extraRules example in charts/lostromos/README.md");
+    std::fs::write(dir.path().join("extra-rules.yaml"), rules).unwrap();
+
+    let blocks: Vec<String> = install_blocks(&readme)
+        .into_iter()
+        .chain(install_blocks(&chart_readme))
+        .collect();
+    assert!(blocks.len() >= 3, "{blocks:?}");
+    for block in &blocks {
+        let calls = dir.path().join("calls");
+        let _ = std::fs::remove_file(&calls);
+        let script = format!(
+            "set -euo pipefail\n\
+             helm() {{ if [[ $1 == install ]]; then shift; echo >> calls; \
+             \"$HELM_UNDER_TEST\" template \"$@\" > /dev/null; fi; }}\n\
+             kubectl() {{ :; }}\n{block}\n"
+        );
+        let out = Command::new("bash")
+            .args(["-c", &script])
+            .current_dir(dir.path())
+            .env("HELM_UNDER_TEST", helm_binary())
+            .env("KUBECONFIG", "/nonexistent-kubeconfig")
+            .output()
+            .expect("bash");
+        assert!(
+            out.status.success(),
+            "{block}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let ran = std::fs::read_to_string(&calls).unwrap_or_default();
+        assert!(!ran.is_empty(), "no helm install ran in:\n{block}");
+    }
 }
 
 #[test]

@@ -235,35 +235,293 @@ fn missing_required_options_are_all_listed_at_once() {
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
-#[test]
-fn unknown_values_layout_is_refused_before_start() {
+/// `run` with every required option, offline, plus `extra`.
+fn run_offline(extra: &[&str], env: &[(&str, &str)]) -> Run {
     let configmap = chart("configmap");
-    let run = lostromos(
-        &[
-            "run",
-            "--group",
-            GROUP,
-            "--version",
-            "v1",
-            "--kind",
-            "Widget",
-            "--chart",
-            &configmap,
-            "--values-layout",
-            "flat",
-        ],
-        &[OFFLINE],
-        QUICK,
-    );
-    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    let mut args = vec![
+        "run",
+        "--group",
+        GROUP,
+        "--version",
+        "v1",
+        "--kind",
+        "Widget",
+        "--chart",
+        &configmap,
+    ];
+    args.extend_from_slice(extra);
+    let mut all_env = vec![OFFLINE];
+    all_env.extend_from_slice(env);
+    lostromos(&args, &all_env, QUICK)
+}
+
+#[test]
+fn a_wrong_closed_value_lists_the_allowed_values() {
+    // a flag: clap's usage error (exit 2) with the values
+    let run = run_offline(&["--values-layout", "flat"], &[]);
+    assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("'flat'"), "{}", run.stderr);
+    assert!(run.stderr.contains("--values-layout"), "{}", run.stderr);
     assert!(
-        run.stderr.contains("--values-layout \"flat\""),
+        run.stderr.contains("[possible values: spec, resource]"),
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains("spec or resource"), "{}", run.stderr);
     // refused from the options alone: the (missing) cluster was never tried
     assert!(!run.stderr.contains("kubeconfig"), "{}", run.stderr);
+
+    // the environment: the same
+    let run = run_offline(&[], &[("LOSTROMOS_LOG_FORMAT", "xml")]);
+    assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("--log-format"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("[possible values: human, json]"),
+        "{}",
+        run.stderr
+    );
+
+    // the config file: the key and the values
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "c.yaml",
+        "values-layout: flat\nlog-format: xml\n",
+    );
+    let run = run_offline(&["--config", config.to_str().unwrap()], &[]);
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("key `values-layout`: unknown variant `flat`, expected `spec` or `resource`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("key `log-format`: unknown variant `xml`, expected `human` or `json`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_huge_duration_is_an_error_naming_the_option_not_a_panic() {
+    let huge = "99999999999999999999h";
+    for (flag, run) in [
+        ("--timeout", run_offline(&["--timeout", huge], &[])),
+        (
+            "--reconcile-period",
+            run_offline(&[], &[("LOSTROMOS_RECONCILE_PERIOD", huge)]),
+        ),
+        (
+            "--lease-duration",
+            run_offline(&["--lease-duration", huge], &[]),
+        ),
+        (
+            "--shutdown-grace",
+            run_offline(&[], &[("LOSTROMOS_SHUTDOWN_GRACE", huge)]),
+        ),
+    ] {
+        assert_eq!(run.status.code(), Some(1), "{flag}: {}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{flag}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!(
+                "{flag}: \"{huge}\" is not a duration (number too big"
+            )),
+            "{flag}: {}",
+            run.stderr
+        );
+        // the only problem, found before anything was started
+        assert_eq!(run.stderr.matches("\n  - ").count(), 1, "{}", run.stderr);
+    }
+    // within range but beyond what helm and the timers take
+    let run = run_offline(&["--timeout", "9000h"], &[]);
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--timeout: \"9000h\" is too long"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_config_file_shared_with_run_works_for_render_with_numbers_as_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let cr = cr_file(dir.path(), "w", "shop", json!({"a": 1}));
+    // run's keys (group, listen, leader election, ...) and durations as numbers
+    let shared = format!(
+        "group: {GROUP}\nversion: v1\nkind: Widget\nnamespace: [shop]\nchart: {}\n\
+         timeout: 90\nreconcile-period: 600\nlease-duration: 20\nshutdown-grace: 45\n\
+         listen: ':9999'\nleader-elect: true\nconcurrency: 2\nrelease-prefix: shared\n",
+        chart("configmap")
+    );
+    let config = write(dir.path(), "shared.yaml", &shared);
+    let render = |config: &Path| {
+        lostromos(
+            &[
+                "render",
+                "--cr",
+                cr.to_str().unwrap(),
+                "--config",
+                config.to_str().unwrap(),
+                "--helm-binary",
+                &helm(),
+            ],
+            &[OFFLINE],
+            QUICK,
+        )
+    };
+    let run = render(&config);
+    assert_eq!(run.status.code(), Some(0), "{}", run.stderr);
+    assert_eq!(
+        run.stdout.lines().next(),
+        Some("# release shared-w in namespace shop"),
+        "{}",
+        run.stdout
+    );
+
+    // the number is read as a duration, not skipped: zero is refused
+    let zero = write(
+        dir.path(),
+        "zero.yaml",
+        &shared.replace("timeout: 90", "timeout: 0"),
+    );
+    let run = render(&zero);
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--timeout must be longer than zero"),
+        "{}",
+        run.stderr
+    );
+
+    // keys no command takes are still refused, by name
+    let typo = write(dir.path(), "typo.yaml", &format!("{shared}chrat: x\n"));
+    let run = render(&typo);
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("unknown key `chrat`; fix: did you mean `chart`?"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_type_error_in_the_config_file_names_the_key_and_the_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "c.yaml",
+        "timeout: {minutes: 5}\nhistory-max: many\n",
+    );
+    let run = run_offline(&["--config", config.to_str().unwrap()], &[]);
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "key `timeout`: invalid type: map, expected a duration: 90 (seconds), 30s, 5m, 1h30m"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("key `history-max`: invalid type: string \"many\", expected u32"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("kebab-case"), "{}", run.stderr);
+}
+
+#[test]
+fn a_yaml_syntax_error_in_the_config_file_shows_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "c.yaml", "chart: ./x\ntimeout: [1\n");
+    let run = run_offline(&["--config", config.to_str().unwrap()], &[]);
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    assert!(run.stderr.contains("not valid YAML"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("at line 2, column 10"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn help_lists_the_values_of_the_closed_sets() {
+    let run = lostromos(&["run", "--help"], &[], QUICK);
+    assert_eq!(run.status.code(), Some(0), "{}", run.stderr);
+    let section = |flag: &str| {
+        let start = run
+            .stdout
+            .find(&format!("{flag} <"))
+            .unwrap_or_else(|| panic!("{flag} in {}", run.stdout));
+        let rest = &run.stdout[start..];
+        rest[..rest.find("\n\n      --").unwrap_or(rest.len())].to_owned()
+    };
+    let layout = section("--values-layout");
+    assert!(layout.contains("Possible values:"), "{layout}");
+    assert!(layout.contains("- spec:"), "{layout}");
+    assert!(layout.contains("- resource:"), "{layout}");
+    let format = section("--log-format");
+    assert!(format.contains("- human:"), "{format}");
+    assert!(format.contains("- json:"), "{format}");
+}
+
+#[test]
+fn render_help_shows_only_the_options_render_uses() {
+    let run = lostromos(&["render", "--help"], &[], QUICK);
+    assert_eq!(run.status.code(), Some(0), "{}", run.stderr);
+    let help = &run.stdout;
+    for used in [
+        "--cr <CR>",
+        "--config <FILE>",
+        "--chart <REF>",
+        "--chart-version",
+        "--values <FILE>",
+        "--override-values <FILE>",
+        "--values-layout",
+        "--metadata-key",
+        "--release-prefix",
+        "--release-namespace",
+        "--helm-binary",
+        "--timeout",
+        "--log-format",
+        "--log-level",
+    ] {
+        assert!(
+            help.contains(used),
+            "{used} missing from render --help:\n{help}"
+        );
+    }
+    for unused in [
+        "--group",
+        "--version",
+        "--kind",
+        "--namespace ",
+        "--selector",
+        "--listen",
+        "--leader-elect",
+        "--concurrency",
+        "--reconcile-period",
+    ] {
+        assert!(!help.contains(unused), "{unused} in render --help:\n{help}");
+    }
+    // and render does not take them either
+    let run = lostromos(&["render", "--cr", "x.yaml", "--group", "g"], &[], QUICK);
+    assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("'--group'"), "{}", run.stderr);
+
+    // run still shows everything
+    let run = lostromos(&["run", "--help"], &[], QUICK);
+    for flag in [
+        "--group",
+        "--kind",
+        "--listen",
+        "--leader-elect",
+        "--chart ",
+        "--values ",
+    ] {
+        assert!(run.stdout.contains(flag), "{flag} in run --help");
+    }
 }
 
 #[test]

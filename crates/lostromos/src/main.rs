@@ -3,7 +3,7 @@
 mod app;
 
 use clap::Parser;
-use lostromos::config::cli::{Cli, Command};
+use lostromos::config::cli::{Cli, Command, Options, RenderArgs};
 use lostromos::config::settings::{self, Purpose};
 
 #[tokio::main]
@@ -17,13 +17,16 @@ async fn main() -> std::process::ExitCode {
             }
             Err(e) => Err(e.into()),
         },
-        Command::Render { cr, options } => match settings::load(*options, Purpose::Render) {
-            Ok(s) => {
-                app::logging::init(&s);
-                app::render(s, &cr).await
+        Command::Render(args) => {
+            let RenderArgs { cr, shared } = *args;
+            match settings::load(Options::shared_only(shared), Purpose::Render) {
+                Ok(s) => {
+                    app::logging::init(&s);
+                    app::render(s, &cr).await
+                }
+                Err(e) => Err(e.into()),
             }
-            Err(e) => Err(e.into()),
-        },
+        }
         Command::Version { helm_binary } => app::version(helm_binary).await,
     };
     match result {

@@ -1,11 +1,27 @@
 //! The command line. Every option is also an environment variable
 //! (`LOSTROMOS_*`) and a key of the `--config` file; flags beat the environment,
 //! the environment beats the file.
+//!
+//! The options come in three groups so that each command shows and takes only
+//! what it uses: `run` takes all three, `render` only [`SharedOptions`]. A
+//! config file may hold keys of every group (one file serves both commands).
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
+
+use crate::config::duration::deserialize_text as duration;
+use crate::config::settings::LogFormat;
+use crate::plan::values::Layout;
+
+const WATCHED: &str = "Watched resource";
+const CHART: &str = "Chart";
+const RELEASES: &str = "Releases";
+const VALUES: &str = "Values";
+const HELM: &str = "Helm";
+const LOGGING: &str = "Logging";
+const SERVING: &str = "Serving and leader election";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,13 +39,7 @@ pub enum Command {
     /// Watch the custom resources and keep one helm release per CR.
     Run(Box<Options>),
     /// Print the values and manifests for a CR read from a file (offline).
-    Render {
-        /// A YAML or JSON file holding one custom resource.
-        #[arg(long, env = "LOSTROMOS_CR")]
-        cr: PathBuf,
-        #[command(flatten)]
-        options: Box<Options>,
-    },
+    Render(Box<RenderArgs>),
     /// Print the versions of lostromos and of helm.
     Version {
         #[arg(long, env = "LOSTROMOS_HELM_BINARY", default_value = "helm")]
@@ -37,133 +47,329 @@ pub enum Command {
     },
 }
 
-/// Options shared by `run` and `render`. All optional here: defaults and checks
-/// are applied after the config file is merged in (see `settings`).
-#[derive(Debug, Default, Args, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
-pub struct Options {
-    /// YAML file with any of these options as keys (kebab-case).
-    #[arg(long, env = "LOSTROMOS_CONFIG")]
-    #[serde(skip)]
-    pub config: Option<PathBuf>,
+/// `lostromos render`: a CR file and the options that shape its release.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// A YAML or JSON file holding one custom resource.
+    #[arg(long, env = "LOSTROMOS_CR")]
+    pub cr: PathBuf,
+    #[command(flatten)]
+    pub shared: SharedOptions,
+}
 
+/// Every option (`lostromos run`). All optional here: defaults and checks are
+/// applied after the config file is merged in (see `settings`).
+#[derive(Debug, Default, Args)]
+pub struct Options {
+    #[command(flatten)]
+    pub watch: WatchOptions,
+    #[command(flatten)]
+    pub shared: SharedOptions,
+    #[command(flatten)]
+    pub run: RunOptions,
+}
+
+/// What to watch, and where: `run` only.
+#[derive(Debug, Default, Args, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct WatchOptions {
     /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
-    #[arg(long, env = "LOSTROMOS_KUBECONFIG")]
+    #[arg(long, env = "LOSTROMOS_KUBECONFIG", help_heading = WATCHED, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
 
     /// API group of the watched custom resource.
-    #[arg(long, env = "LOSTROMOS_GROUP")]
+    #[arg(long, env = "LOSTROMOS_GROUP", help_heading = WATCHED)]
     pub group: Option<String>,
     /// API version of the watched custom resource.
-    #[arg(long, env = "LOSTROMOS_VERSION")]
+    #[arg(long, env = "LOSTROMOS_VERSION", help_heading = WATCHED)]
     pub version: Option<String>,
     /// Kind (or plural name) of the watched custom resource.
-    #[arg(long, env = "LOSTROMOS_KIND")]
+    #[arg(long, env = "LOSTROMOS_KIND", help_heading = WATCHED)]
     pub kind: Option<String>,
 
     /// Namespace to watch; repeat for several (default: all).
-    #[arg(long = "namespace", env = "LOSTROMOS_NAMESPACE", value_delimiter = ',')]
+    #[arg(
+        long = "namespace",
+        env = "LOSTROMOS_NAMESPACE",
+        value_delimiter = ',',
+        help_heading = WATCHED,
+        value_name = "NS"
+    )]
     #[serde(alias = "namespace")]
     pub namespaces: Vec<String>,
     /// Label selector, applied by the API server.
-    #[arg(long, env = "LOSTROMOS_SELECTOR")]
+    #[arg(long, env = "LOSTROMOS_SELECTOR", help_heading = WATCHED)]
     pub selector: Option<String>,
     /// Act only on CRs carrying this annotation (added = install, removed = uninstall).
-    #[arg(long, env = "LOSTROMOS_FILTER_ANNOTATION")]
+    #[arg(long, env = "LOSTROMOS_FILTER_ANNOTATION", help_heading = WATCHED)]
     pub filter_annotation: Option<String>,
+    /// Re-check every CR this often (default 10m).
+    #[arg(
+        long,
+        env = "LOSTROMOS_RECONCILE_PERIOD",
+        help_heading = WATCHED,
+        value_name = "DURATION"
+    )]
+    #[serde(deserialize_with = "duration")]
+    pub reconcile_period: Option<String>,
+}
+
+/// What shapes a release: `run` and `render`.
+#[derive(Debug, Default, Args, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct SharedOptions {
+    /// YAML file with any of the options as keys (the long names, without --).
+    #[arg(long, env = "LOSTROMOS_CONFIG", value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
 
     /// The chart: a directory, a .tgz, or any reference helm can pull.
-    #[arg(long, env = "LOSTROMOS_CHART")]
+    #[arg(long, env = "LOSTROMOS_CHART", help_heading = CHART, value_name = "REF")]
     pub chart: Option<String>,
     /// Chart version, for charts pulled from a repository.
-    #[arg(long, env = "LOSTROMOS_CHART_VERSION")]
+    #[arg(long, env = "LOSTROMOS_CHART_VERSION", help_heading = CHART)]
     pub chart_version: Option<String>,
 
-    /// Let a CR name its chart in this annotation (`<reference>[:<version>]`, the
-    /// original's `chart:`); only charts under an --allowed-chart prefix are taken.
-    #[arg(long, env = "LOSTROMOS_CHART_ANNOTATION")]
-    pub chart_annotation: Option<String>,
-    /// A chart reference prefix CRs may name (with --chart-annotation); repeatable.
-    #[arg(
-        long = "allowed-chart",
-        env = "LOSTROMOS_ALLOWED_CHART",
-        value_delimiter = ','
-    )]
-    #[serde(alias = "allowed-chart")]
-    pub allowed_charts: Vec<String>,
-
     /// Release name prefix: `<prefix>-<cr name>` (default: the CR name).
-    #[arg(long, env = "LOSTROMOS_RELEASE_PREFIX")]
+    #[arg(long, env = "LOSTROMOS_RELEASE_PREFIX", help_heading = RELEASES)]
     pub release_prefix: Option<String>,
     /// Namespace of every release (default: the CR's; required for cluster-scoped CRs).
-    #[arg(long, env = "LOSTROMOS_RELEASE_NAMESPACE")]
+    #[arg(long, env = "LOSTROMOS_RELEASE_NAMESPACE", help_heading = RELEASES, value_name = "NS")]
     pub release_namespace: Option<String>,
 
     /// Shared values file below the CR's values; repeatable.
-    #[arg(long = "values", env = "LOSTROMOS_VALUES", value_delimiter = ',')]
+    #[arg(
+        long = "values",
+        env = "LOSTROMOS_VALUES",
+        value_delimiter = ',',
+        help_heading = VALUES,
+        value_name = "FILE"
+    )]
     #[serde(alias = "values")]
     pub values_files: Vec<PathBuf>,
     /// Forced values file that beats the CR; repeatable.
     #[arg(
         long = "override-values",
         env = "LOSTROMOS_OVERRIDE_VALUES",
-        value_delimiter = ','
+        value_delimiter = ',',
+        help_heading = VALUES,
+        value_name = "FILE"
     )]
     #[serde(alias = "override-values")]
     pub override_values_files: Vec<PathBuf>,
-    /// `spec`: the CR's spec is the values; `resource`: `resource.{name,namespace,spec}`.
-    #[arg(long, env = "LOSTROMOS_VALUES_LAYOUT")]
-    pub values_layout: Option<String>,
+    /// Where the CR's spec sits in the values (default spec).
+    #[arg(long, env = "LOSTROMOS_VALUES_LAYOUT", value_enum, help_heading = VALUES)]
+    pub values_layout: Option<Layout>,
     /// Expose the CR's metadata (name, namespace, uid, labels, annotations) under this key.
-    #[arg(long, env = "LOSTROMOS_METADATA_KEY")]
+    #[arg(long, env = "LOSTROMOS_METADATA_KEY", help_heading = VALUES)]
     pub metadata_key: Option<String>,
 
     /// The helm binary (helm 3.13+ or helm 4).
-    #[arg(long, env = "LOSTROMOS_HELM_BINARY")]
+    #[arg(long, env = "LOSTROMOS_HELM_BINARY", help_heading = HELM, value_name = "PATH")]
     pub helm_binary: Option<PathBuf>,
-    /// helm's --timeout for each operation (default 5m).
-    #[arg(long, env = "LOSTROMOS_TIMEOUT")]
+    /// helm's --timeout for each operation (default 5m): 90, 30s, 5m, 1h30m.
+    #[arg(long, env = "LOSTROMOS_TIMEOUT", help_heading = HELM, value_name = "DURATION")]
+    #[serde(deserialize_with = "duration")]
     pub timeout: Option<String>,
+
+    /// Log format (default human).
+    #[arg(long, env = "LOSTROMOS_LOG_FORMAT", value_enum, help_heading = LOGGING)]
+    pub log_format: Option<LogFormat>,
+    /// Log filter, e.g. `info` or `lostromos=debug` (RUST_LOG also works).
+    #[arg(long, env = "LOSTROMOS_LOG_LEVEL", help_heading = LOGGING)]
+    pub log_level: Option<String>,
+}
+
+/// How `run` acts, serves and shares the work: `run` only.
+#[derive(Debug, Default, Args, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct RunOptions {
+    /// Let a CR name its chart in this annotation (`<reference>[:<version>]`, the
+    /// original's `chart:`); only charts under an --allowed-chart prefix are taken.
+    #[arg(long, env = "LOSTROMOS_CHART_ANNOTATION", help_heading = CHART)]
+    pub chart_annotation: Option<String>,
+    /// A chart reference prefix CRs may name (with --chart-annotation); repeatable.
+    #[arg(
+        long = "allowed-chart",
+        env = "LOSTROMOS_ALLOWED_CHART",
+        value_delimiter = ',',
+        help_heading = CHART,
+        value_name = "PREFIX"
+    )]
+    #[serde(alias = "allowed-chart")]
+    pub allowed_charts: Vec<String>,
+
     /// Pass --wait to helm: an action succeeds once the release's objects are ready.
-    #[arg(long, env = "LOSTROMOS_WAIT", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(
+        long,
+        env = "LOSTROMOS_WAIT",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        help_heading = HELM,
+    )]
     pub wait: Option<bool>,
     /// Revisions helm keeps per release (default 3).
-    #[arg(long, env = "LOSTROMOS_HISTORY_MAX")]
+    #[arg(long, env = "LOSTROMOS_HISTORY_MAX", help_heading = HELM)]
     pub history_max: Option<u32>,
     /// Helm processes at once (default 4).
-    #[arg(long, env = "LOSTROMOS_CONCURRENCY")]
+    #[arg(long, env = "LOSTROMOS_CONCURRENCY", help_heading = HELM)]
     pub concurrency: Option<usize>,
-
-    /// Re-check every CR this often (default 10m).
-    #[arg(long, env = "LOSTROMOS_RECONCILE_PERIOD")]
-    pub reconcile_period: Option<String>,
     /// Log each decision, change nothing.
-    #[arg(long, env = "LOSTROMOS_DRY_RUN", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(
+        long,
+        env = "LOSTROMOS_DRY_RUN",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        help_heading = HELM,
+    )]
     pub dry_run: Option<bool>,
 
     /// Address of the HTTP server: /healthz, /readyz, /metrics, /status (default :8080).
-    #[arg(long, env = "LOSTROMOS_LISTEN")]
+    #[arg(long, env = "LOSTROMOS_LISTEN", help_heading = SERVING)]
     pub listen: Option<String>,
     /// Run only while holding a Lease, so that of several replicas one acts.
-    #[arg(long, env = "LOSTROMOS_LEADER_ELECT", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(
+        long,
+        env = "LOSTROMOS_LEADER_ELECT",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        help_heading = SERVING,
+    )]
     pub leader_elect: Option<bool>,
     /// Name of the Lease (default: lostromos-<plural>-<group>).
-    #[arg(long, env = "LOSTROMOS_LEASE_NAME")]
+    #[arg(long, env = "LOSTROMOS_LEASE_NAME", help_heading = SERVING)]
     pub lease_name: Option<String>,
     /// Namespace of the Lease (default: $POD_NAMESPACE, else default).
-    #[arg(long, env = "LOSTROMOS_LEASE_NAMESPACE")]
+    #[arg(long, env = "LOSTROMOS_LEASE_NAMESPACE", help_heading = SERVING, value_name = "NS")]
     pub lease_namespace: Option<String>,
     /// How long a Lease holds without renewal: a standby takes over after it (default 15s).
-    #[arg(long, env = "LOSTROMOS_LEASE_DURATION")]
+    #[arg(long, env = "LOSTROMOS_LEASE_DURATION", help_heading = SERVING, value_name = "DURATION")]
+    #[serde(deserialize_with = "duration")]
     pub lease_duration: Option<String>,
     /// On SIGTERM, how long running helm processes may finish before they are stopped (default 30s).
-    #[arg(long, env = "LOSTROMOS_SHUTDOWN_GRACE")]
+    #[arg(long, env = "LOSTROMOS_SHUTDOWN_GRACE", help_heading = SERVING, value_name = "DURATION")]
+    #[serde(deserialize_with = "duration")]
     pub shutdown_grace: Option<String>,
+}
 
-    /// `human` or `json`.
-    #[arg(long, env = "LOSTROMOS_LOG_FORMAT")]
-    pub log_format: Option<String>,
-    /// Log filter, e.g. `info` or `lostromos=debug` (RUST_LOG also works).
-    #[arg(long, env = "LOSTROMOS_LOG_LEVEL")]
-    pub log_level: Option<String>,
+impl Options {
+    /// The options of `render`: the shared ones; the others keep their defaults.
+    pub fn shared_only(shared: SharedOptions) -> Options {
+        Options {
+            shared,
+            ..Options::default()
+        }
+    }
+}
+
+/// The config file keys (the options' long names), for suggestions.
+pub fn option_names() -> Vec<String> {
+    let cmd = Options::augment_args(clap::Command::new("run"));
+    cmd.get_arguments()
+        .filter_map(|a| a.get_long())
+        .filter(|l| *l != "config")
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn help(args: &[&str]) -> String {
+        let mut cmd = Cli::command();
+        let sub = cmd
+            .find_subcommand_mut(args[0])
+            .expect("subcommand")
+            .clone();
+        sub.bin_name(format!("lostromos {}", args[0]))
+            .render_long_help()
+            .to_string()
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn closed_sets_list_their_values_in_help() {
+        let text = help(&["run"]);
+        for value in ["spec", "resource", "human", "json"] {
+            assert!(text.contains(&format!("- {value}:")), "{value} in {text}");
+        }
+    }
+
+    #[test]
+    fn render_help_shows_only_what_render_uses() {
+        let text = help(&["render"]);
+        for used in [
+            "--cr",
+            "--config",
+            "--chart ",
+            "--chart-version",
+            "--values ",
+            "--override-values",
+            "--values-layout",
+            "--metadata-key",
+            "--release-prefix",
+            "--release-namespace",
+            "--helm-binary",
+            "--timeout",
+            "--log-format",
+            "--log-level",
+        ] {
+            assert!(text.contains(used), "{used} in {text}");
+        }
+        for unused in [
+            "--group",
+            "--kind",
+            "--namespace ",
+            "--selector",
+            "--filter-annotation",
+            "--listen",
+            "--leader-elect",
+            "--concurrency",
+            "--wait",
+            "--chart-annotation",
+            "--reconcile-period",
+        ] {
+            assert!(!text.contains(unused), "{unused} in {text}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_closed_value_lists_the_allowed_ones() {
+        let err = Cli::try_parse_from([
+            "lostromos",
+            "render",
+            "--cr",
+            "x",
+            "--values-layout",
+            "flat",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("[possible values: spec, resource]"), "{err}");
+        let err = Cli::try_parse_from(["lostromos", "run", "--log-format", "xml"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[possible values: human, json]"), "{err}");
+    }
+
+    #[test]
+    fn option_names_are_the_long_flags() {
+        let names = option_names();
+        for name in [
+            "chart",
+            "namespace",
+            "timeout",
+            "allowed-chart",
+            "log-format",
+        ] {
+            assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+        }
+        assert!(!names.iter().any(|n| n == "config"));
+    }
 }

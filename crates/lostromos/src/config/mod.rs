@@ -2,5 +2,6 @@
 
 pub mod cli;
 pub mod duration;
+pub mod file;
 pub mod original;
 pub mod settings;

@@ -3,7 +3,10 @@
 
 use serde_json::Value;
 
-use crate::config::cli::Options;
+use crate::config::cli::{Options, RunOptions, SharedOptions, WatchOptions};
+use crate::config::duration;
+use crate::config::settings::LogFormat;
+use crate::plan::values::Layout;
 
 /// Sections only the original's files have.
 const SECTIONS: &[&str] = &["crd", "helm", "k8s", "server", "logging", "templates"];
@@ -14,7 +17,8 @@ pub fn is_original(doc: &Value) -> bool {
         .is_some_and(|m| m.keys().any(|k| SECTIONS.contains(&k.as_str())))
 }
 
-/// Translates an original config file; `Err` lists what has no equivalent.
+/// Translates an original config file; `Err` lists what has no equivalent
+/// and what is malformed.
 pub fn translate(doc: &Value) -> Result<Options, Vec<String>> {
     let s = |section: &str, key: &str| {
         doc.get(section)
@@ -32,13 +36,25 @@ pub fn translate(doc: &Value) -> Result<Options, Vec<String>> {
         .get("helm")
         .and_then(|h| h.get("wait"))
         .and_then(Value::as_bool);
-    let timeout = s("helm", "waitTimeout").map(|t| {
-        if t.chars().all(|c| c.is_ascii_digit()) {
-            format!("{t}s")
-        } else {
-            t
-        }
-    });
+    // the original's waitTimeout is seconds; a string is taken as a duration
+    let timeout = match doc.get("helm").and_then(|h| h.get("waitTimeout")) {
+        None | Some(Value::Null) => None,
+        Some(v) => match value_string(v) {
+            Some(t) => match duration::parse(&t) {
+                Ok(_) => Some(t),
+                Err(e) => {
+                    problems.push(format!("helm.waitTimeout: {e}"));
+                    None
+                }
+            },
+            None => {
+                problems.push(format!(
+                    "helm.waitTimeout: {v} is not a number of seconds; write it like 300"
+                ));
+                None
+            }
+        },
+    };
     let debug = doc
         .get("logging")
         .and_then(|l| l.get("debug"))
@@ -51,22 +67,30 @@ pub fn translate(doc: &Value) -> Result<Options, Vec<String>> {
         return Err(problems);
     }
     Ok(Options {
-        kubeconfig: s("k8s", "config").map(Into::into),
-        group: s("crd", "group"),
-        // the original's defaults
-        version: s("crd", "version").or_else(|| Some("v1".into())),
-        kind: s("crd", "name"),
-        namespaces: s("crd", "namespace").into_iter().collect(),
-        filter_annotation: s("crd", "filter"),
-        chart: s("helm", "chart"),
-        release_prefix: s("helm", "releasePrefix").or_else(|| Some("lostromos".into())),
-        release_namespace: s("helm", "namespace").or_else(|| Some("default".into())),
-        values_layout: Some("resource".into()),
-        wait,
-        timeout,
-        log_level: debug.map(|d| if d { "debug" } else { "info" }.to_owned()),
-        log_format: pretty.map(|p| if p { "human" } else { "json" }.to_owned()),
-        ..Options::default()
+        watch: WatchOptions {
+            kubeconfig: s("k8s", "config").map(Into::into),
+            group: s("crd", "group"),
+            // the original's defaults
+            version: s("crd", "version").or_else(|| Some("v1".into())),
+            kind: s("crd", "name"),
+            namespaces: s("crd", "namespace").into_iter().collect(),
+            filter_annotation: s("crd", "filter"),
+            ..WatchOptions::default()
+        },
+        shared: SharedOptions {
+            chart: s("helm", "chart"),
+            release_prefix: s("helm", "releasePrefix").or_else(|| Some("lostromos".into())),
+            release_namespace: s("helm", "namespace").or_else(|| Some("default".into())),
+            values_layout: Some(Layout::Resource),
+            timeout,
+            log_level: debug.map(|d| if d { "debug" } else { "info" }.to_owned()),
+            log_format: pretty.map(|p| if p { LogFormat::Human } else { LogFormat::Json }),
+            ..SharedOptions::default()
+        },
+        run: RunOptions {
+            wait,
+            ..RunOptions::default()
+        },
     })
 }
 
@@ -93,26 +117,55 @@ mod tests {
         });
         assert!(is_original(&doc));
         let o = translate(&doc).unwrap();
-        assert_eq!(o.group.as_deref(), Some("stable.nicolerenee.io"));
-        assert_eq!(o.kind.as_deref(), Some("characters"));
-        assert_eq!(o.version.as_deref(), Some("v1"));
-        assert_eq!(o.chart.as_deref(), Some("test/data/helm/brokenchart"));
-        assert_eq!(o.release_namespace.as_deref(), Some("lostromos"));
-        assert_eq!(o.release_prefix.as_deref(), Some("lostromos"));
-        assert_eq!(o.values_layout.as_deref(), Some("resource"));
-        assert_eq!(o.wait, Some(true));
-        assert_eq!(o.timeout.as_deref(), Some("10s"));
-        assert_eq!(o.log_level.as_deref(), Some("debug"));
+        assert_eq!(o.watch.group.as_deref(), Some("stable.nicolerenee.io"));
+        assert_eq!(o.watch.kind.as_deref(), Some("characters"));
+        assert_eq!(o.watch.version.as_deref(), Some("v1"));
+        assert_eq!(
+            o.shared.chart.as_deref(),
+            Some("test/data/helm/brokenchart")
+        );
+        assert_eq!(o.shared.release_namespace.as_deref(), Some("lostromos"));
+        assert_eq!(o.shared.release_prefix.as_deref(), Some("lostromos"));
+        assert_eq!(o.shared.values_layout, Some(Layout::Resource));
+        assert_eq!(o.run.wait, Some(true));
+        assert_eq!(o.shared.timeout.as_deref(), Some("10"));
+        assert_eq!(o.shared.log_level.as_deref(), Some("debug"));
+        assert_eq!(o.shared.log_format, Some(LogFormat::Human));
     }
 
     #[test]
     fn filter_namespace_and_kubeconfig() {
         let doc = json!({"crd": {"group": "g", "name": "things", "version": "v2", "namespace": "ns", "filter": "a/b"}, "k8s": {"config": "/kc"}});
         let o = translate(&doc).unwrap();
-        assert_eq!(o.namespaces, vec!["ns".to_owned()]);
-        assert_eq!(o.filter_annotation.as_deref(), Some("a/b"));
-        assert_eq!(o.version.as_deref(), Some("v2"));
-        assert_eq!(o.kubeconfig, Some("/kc".into()));
+        assert_eq!(o.watch.namespaces, vec!["ns".to_owned()]);
+        assert_eq!(o.watch.filter_annotation.as_deref(), Some("a/b"));
+        assert_eq!(o.watch.version.as_deref(), Some("v2"));
+        assert_eq!(o.watch.kubeconfig, Some("/kc".into()));
+    }
+
+    #[test]
+    fn wait_timeout_is_seconds_or_a_duration_and_never_overflows() {
+        let timeout = |t: Value| {
+            translate(&json!({"crd": {"group": "g", "name": "things"}, "helm": {"waitTimeout": t}}))
+        };
+        assert_eq!(
+            timeout(json!("2m")).unwrap().shared.timeout.as_deref(),
+            Some("2m")
+        );
+        assert_eq!(
+            timeout(json!(300)).unwrap().shared.timeout.as_deref(),
+            Some("300")
+        );
+        for bad in [
+            json!(1e20),
+            json!("99999999999999999999h"),
+            json!(-5),
+            json!({"a": 1}),
+        ] {
+            let err = timeout(bad.clone()).unwrap_err();
+            assert_eq!(err.len(), 1, "{bad}: {err:?}");
+            assert!(err[0].starts_with("helm.waitTimeout: "), "{bad}: {err:?}");
+        }
     }
 
     #[test]

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::config::cli::Options;
+use crate::config::cli::{Options, RunOptions, SharedOptions, WatchOptions};
 use crate::config::duration;
-use crate::config::original as original_config;
+use crate::config::file as config_file;
 use crate::plan::chart_choice::ChartPolicy;
 use crate::plan::naming::is_valid_release_name;
-use crate::plan::values::{Layout, ValuesConfig};
+use crate::plan::values::ValuesConfig;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_HISTORY_MAX: u32 = 3;
@@ -20,10 +20,14 @@ pub const DEFAULT_RECONCILE_PERIOD: Duration = Duration::from_secs(600);
 /// Between SIGTERM and SIGKILL for a helm process past its deadline.
 pub const HELM_GRACE: Duration = Duration::from_secs(10);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// `--log-format`'s closed set (clap lists it in `--help`, serde in file errors).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    /// Lines for a person (coloured at a terminal).
     #[default]
     Human,
+    /// One JSON object per line.
     Json,
 }
 
@@ -82,48 +86,77 @@ pub struct Settings {
 #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
 pub struct SettingsError(pub Vec<String>);
 
-/// Which command the settings are for: `run` needs the watched type.
+/// Which command the settings are for: `run` needs the watched type; `render`
+/// takes only the shared options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Purpose {
     Run,
     Render,
 }
 
+/// `a` unless it is unset, then `b`: flags and environment over the file.
+fn vec_or<T>(a: Vec<T>, b: Vec<T>) -> Vec<T> {
+    if a.is_empty() {
+        b
+    } else {
+        a
+    }
+}
+
 impl Options {
     /// Fills what flags and environment left unset from the config file.
     pub fn merged_with(self, file: Options) -> Options {
-        fn vec<T>(a: Vec<T>, b: Vec<T>) -> Vec<T> {
-            if a.is_empty() {
-                b
-            } else {
-                a
-            }
-        }
         Options {
-            config: self.config,
+            watch: self.watch.merged_with(file.watch),
+            shared: self.shared.merged_with(file.shared),
+            run: self.run.merged_with(file.run),
+        }
+    }
+}
+
+impl WatchOptions {
+    fn merged_with(self, file: WatchOptions) -> WatchOptions {
+        WatchOptions {
             kubeconfig: self.kubeconfig.or(file.kubeconfig),
             group: self.group.or(file.group),
             version: self.version.or(file.version),
             kind: self.kind.or(file.kind),
-            namespaces: vec(self.namespaces, file.namespaces),
+            namespaces: vec_or(self.namespaces, file.namespaces),
             selector: self.selector.or(file.selector),
             filter_annotation: self.filter_annotation.or(file.filter_annotation),
+            reconcile_period: self.reconcile_period.or(file.reconcile_period),
+        }
+    }
+}
+
+impl SharedOptions {
+    fn merged_with(self, file: SharedOptions) -> SharedOptions {
+        SharedOptions {
+            config: self.config,
             chart: self.chart.or(file.chart),
             chart_version: self.chart_version.or(file.chart_version),
-            chart_annotation: self.chart_annotation.or(file.chart_annotation),
-            allowed_charts: vec(self.allowed_charts, file.allowed_charts),
             release_prefix: self.release_prefix.or(file.release_prefix),
             release_namespace: self.release_namespace.or(file.release_namespace),
-            values_files: vec(self.values_files, file.values_files),
-            override_values_files: vec(self.override_values_files, file.override_values_files),
+            values_files: vec_or(self.values_files, file.values_files),
+            override_values_files: vec_or(self.override_values_files, file.override_values_files),
             values_layout: self.values_layout.or(file.values_layout),
             metadata_key: self.metadata_key.or(file.metadata_key),
             helm_binary: self.helm_binary.or(file.helm_binary),
             timeout: self.timeout.or(file.timeout),
+            log_format: self.log_format.or(file.log_format),
+            log_level: self.log_level.or(file.log_level),
+        }
+    }
+}
+
+impl RunOptions {
+    fn merged_with(self, file: RunOptions) -> RunOptions {
+        RunOptions {
+            chart_annotation: self.chart_annotation.or(file.chart_annotation),
+            allowed_charts: vec_or(self.allowed_charts, file.allowed_charts),
             wait: self.wait.or(file.wait),
             history_max: self.history_max.or(file.history_max),
             concurrency: self.concurrency.or(file.concurrency),
-            reconcile_period: self.reconcile_period.or(file.reconcile_period),
             dry_run: self.dry_run.or(file.dry_run),
             listen: self.listen.or(file.listen),
             leader_elect: self.leader_elect.or(file.leader_elect),
@@ -131,42 +164,22 @@ impl Options {
             lease_namespace: self.lease_namespace.or(file.lease_namespace),
             lease_duration: self.lease_duration.or(file.lease_duration),
             shutdown_grace: self.shutdown_grace.or(file.shutdown_grace),
-            log_format: self.log_format.or(file.log_format),
-            log_level: self.log_level.or(file.log_level),
         }
     }
 }
 
 /// Reads the `--config` file, if any, and merges it under the given options.
 pub fn load(options: Options, purpose: Purpose) -> Result<Settings, SettingsError> {
-    let merged = match &options.config {
+    let merged = match &options.shared.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                SettingsError(vec![format!(
-                    "--config {}: cannot read it: {e}",
-                    path.display()
-                )])
+            let file = config_file::read(path).map_err(|problems| {
+                SettingsError(
+                    problems
+                        .into_iter()
+                        .map(|p| format!("--config {}: {p}", path.display()))
+                        .collect(),
+                )
             })?;
-            let bad = |e: String| {
-                SettingsError(vec![format!(
-                    "--config {}: {e}; fix: use the option names (kebab-case) as keys",
-                    path.display()
-                )])
-            };
-            let doc: serde_json::Value =
-                serde_saphyr::from_str(&text).map_err(|e| bad(e.to_string()))?;
-            let file: Options = if original_config::is_original(&doc) {
-                original_config::translate(&doc).map_err(|problems| {
-                    SettingsError(
-                        problems
-                            .into_iter()
-                            .map(|p| format!("--config {}: {p}", path.display()))
-                            .collect(),
-                    )
-                })?
-            } else {
-                serde_json::from_value(doc).map_err(|e| bad(e.to_string()))?
-            };
             options.merged_with(file)
         }
         None => options,
@@ -174,35 +187,120 @@ pub fn load(options: Options, purpose: Purpose) -> Result<Settings, SettingsErro
     validate(merged, purpose)
 }
 
-/// Applies defaults and checks every option; collects all problems.
+/// Applies defaults and checks every option, section by section; collects all
+/// problems.
 pub fn validate(o: Options, purpose: Purpose) -> Result<Settings, SettingsError> {
-    let mut problems = Vec::new();
-
-    let watched = match purpose {
-        Purpose::Render => None,
-        Purpose::Run => {
-            let mut need = |v: &Option<String>, flag: &str, example: &str| match v
-                .as_deref()
-                .map(str::trim)
-            {
-                Some(s) if !s.is_empty() => s.to_owned(),
-                _ => {
-                    problems.push(format!("--{flag} is required (the watched custom resource's {flag}, e.g. --{flag} {example})"));
-                    String::new()
-                }
-            };
-            let group = need(&o.group, "group", "stable.example.com");
-            let version = need(&o.version, "version", "v1");
-            let kind = need(&o.kind, "kind", "Character");
-            Some(Watched {
-                group,
-                version,
-                kind,
-            })
-        }
+    // render uses only the shared options: the file's others are not its concern
+    let o = match purpose {
+        Purpose::Run => o,
+        Purpose::Render => Options::shared_only(o.shared),
     };
+    let mut problems = Vec::new();
+    let p = &mut problems;
+    let watch = watched_type(&o.watch, purpose, p);
+    let chart = chart(&o.shared, &o.run, p);
+    let naming = release_naming(&o.shared, p);
+    let values = values(&o.shared, p);
+    let helm = helm(&o.shared, &o.run, p);
+    let serving = serving(&o.run, p);
+    let logging = logging(&o.shared);
+    if !problems.is_empty() {
+        return Err(SettingsError(problems));
+    }
+    Ok(Settings {
+        kubeconfig: watch.kubeconfig,
+        watched: watch.watched,
+        namespaces: watch.namespaces,
+        selector: watch.selector,
+        filter_annotation: watch.filter_annotation,
+        chart: chart.chart,
+        chart_version: chart.version,
+        chart_policy: chart.policy,
+        release_prefix: naming.prefix,
+        release_namespace: naming.namespace,
+        values,
+        helm_binary: helm.binary,
+        timeout: helm.timeout,
+        wait: helm.wait,
+        history_max: helm.history_max,
+        concurrency: helm.concurrency,
+        reconcile_period: watch.reconcile_period,
+        dry_run: helm.dry_run,
+        listen: serving.listen,
+        lease: serving.lease,
+        shutdown_grace: serving.shutdown_grace,
+        log_format: logging.format,
+        log_level: logging.level,
+    })
+}
 
-    let chart = match o.chart.as_deref().map(str::trim) {
+/// What is watched, where, and how often it is re-checked.
+struct WatchSection {
+    watched: Option<Watched>,
+    kubeconfig: Option<PathBuf>,
+    namespaces: Vec<String>,
+    selector: Option<String>,
+    filter_annotation: Option<String>,
+    reconcile_period: Duration,
+}
+
+fn watched_type(o: &WatchOptions, purpose: Purpose, problems: &mut Vec<String>) -> WatchSection {
+    let watched = (purpose == Purpose::Run).then(|| {
+        let mut need = |v: &Option<String>, flag: &str, example: &str| match v
+            .as_deref()
+            .map(str::trim)
+        {
+            Some(s) if !s.is_empty() => s.to_owned(),
+            _ => {
+                problems.push(format!("--{flag} is required (the watched custom resource's {flag}, e.g. --{flag} {example})"));
+                String::new()
+            }
+        };
+        Watched {
+            group: need(&o.group, "group", "stable.example.com"),
+            version: need(&o.version, "version", "v1"),
+            kind: need(&o.kind, "kind", "Character"),
+        }
+    });
+    for ns in &o.namespaces {
+        if !is_dns_label(ns) {
+            problems.push(format!("--namespace {ns:?} is not a valid namespace name"));
+        }
+    }
+    if let Some(a) = &o.filter_annotation {
+        if a.trim().is_empty() {
+            problems.push("--filter-annotation must not be empty".into());
+        }
+    }
+    if let Some(k) = &o.kubeconfig {
+        if !k.is_file() {
+            problems.push(format!("--kubeconfig {}: no such file", k.display()));
+        }
+    }
+    WatchSection {
+        watched,
+        kubeconfig: o.kubeconfig.clone(),
+        namespaces: o.namespaces.clone(),
+        selector: o.selector.clone().filter(|s| !s.trim().is_empty()),
+        filter_annotation: o.filter_annotation.clone(),
+        reconcile_period: duration(
+            &o.reconcile_period,
+            "reconcile-period",
+            DEFAULT_RECONCILE_PERIOD,
+            problems,
+        ),
+    }
+}
+
+/// The chart, and which charts CRs may name.
+struct ChartSection {
+    chart: String,
+    version: Option<String>,
+    policy: ChartPolicy,
+}
+
+fn chart(shared: &SharedOptions, run: &RunOptions, problems: &mut Vec<String>) -> ChartSection {
+    let chart = match shared.chart.as_deref().map(str::trim) {
         Some(c) if crate::helm::chart::looks_local(c) && !Path::new(c).exists() => {
             problems.push(format!("--chart {c}: no such file or directory"));
             c.to_owned()
@@ -216,12 +314,29 @@ pub fn validate(o: Options, purpose: Purpose) -> Result<Settings, SettingsError>
             String::new()
         }
     };
-
-    for ns in &o.namespaces {
-        if !is_dns_label(ns) {
-            problems.push(format!("--namespace {ns:?} is not a valid namespace name"));
-        }
+    if run.chart_annotation.is_some() && run.allowed_charts.is_empty() {
+        problems.push(
+            "--chart-annotation lets CRs choose charts only from --allowed-chart prefixes; fix: add --allowed-chart PREFIX (e.g. myrepo/)"
+                .into(),
+        );
     }
+    ChartSection {
+        chart,
+        version: shared.chart_version.clone().filter(|v| !v.is_empty()),
+        policy: ChartPolicy {
+            annotation: run.chart_annotation.clone().filter(|a| !a.is_empty()),
+            allowed: run.allowed_charts.clone(),
+        },
+    }
+}
+
+/// How releases are named and where they go.
+struct NamingSection {
+    prefix: Option<String>,
+    namespace: Option<String>,
+}
+
+fn release_naming(o: &SharedOptions, problems: &mut Vec<String>) -> NamingSection {
     if let Some(ns) = &o.release_namespace {
         if !is_dns_label(ns) {
             problems.push(format!(
@@ -236,29 +351,14 @@ pub fn validate(o: Options, purpose: Purpose) -> Result<Settings, SettingsError>
             ));
         }
     }
-    if let Some(a) = &o.filter_annotation {
-        if a.trim().is_empty() {
-            problems.push("--filter-annotation must not be empty".into());
-        }
+    NamingSection {
+        prefix: o.release_prefix.clone().filter(|p| !p.is_empty()),
+        namespace: o.release_namespace.clone(),
     }
+}
 
-    if o.chart_annotation.is_some() && o.allowed_charts.is_empty() {
-        problems.push(
-            "--chart-annotation lets CRs choose charts only from --allowed-chart prefixes; fix: add --allowed-chart PREFIX (e.g. myrepo/)"
-                .into(),
-        );
-    }
-
-    let layout = match o.values_layout.as_deref() {
-        None | Some("spec") => Layout::Spec,
-        Some("resource") => Layout::Resource,
-        Some(other) => {
-            problems.push(format!(
-                "--values-layout {other:?} is not known; use spec or resource"
-            ));
-            Layout::Spec
-        }
-    };
+/// The values files and where the CR goes in the values.
+fn values(o: &SharedOptions, problems: &mut Vec<String>) -> ValuesConfig {
     if let Some(k) = &o.metadata_key {
         if k.is_empty() || k.contains('.') {
             problems.push(format!(
@@ -266,61 +366,56 @@ pub fn validate(o: Options, purpose: Purpose) -> Result<Settings, SettingsError>
             ));
         }
     }
-    let base = read_values_files(&o.values_files, "--values", &mut problems);
-    let overrides = read_values_files(&o.override_values_files, "--override-values", &mut problems);
+    ValuesConfig {
+        layout: o.values_layout.unwrap_or_default(),
+        metadata_key: o.metadata_key.clone(),
+        base: read_values_files(&o.values_files, "--values", problems),
+        overrides: read_values_files(&o.override_values_files, "--override-values", problems),
+    }
+}
 
-    let mut dur = |v: &Option<String>, flag: &str, default: Duration| match v {
-        None => default,
-        Some(s) => match duration::parse(s) {
-            Ok(d) if !d.is_zero() => d,
-            Ok(_) => {
-                problems.push(format!("--{flag} must be longer than zero"));
-                default
-            }
-            Err(e) => {
-                problems.push(format!("--{flag}: {e}"));
-                default
-            }
-        },
-    };
-    let timeout = dur(&o.timeout, "timeout", DEFAULT_TIMEOUT);
-    let lease_duration = dur(&o.lease_duration, "lease-duration", DEFAULT_LEASE_DURATION);
-    let shutdown_grace = dur(&o.shutdown_grace, "shutdown-grace", DEFAULT_SHUTDOWN_GRACE);
-    let reconcile_period = dur(
-        &o.reconcile_period,
-        "reconcile-period",
-        DEFAULT_RECONCILE_PERIOD,
-    );
+/// How helm runs.
+struct HelmSection {
+    binary: PathBuf,
+    timeout: Duration,
+    wait: bool,
+    history_max: u32,
+    concurrency: usize,
+    dry_run: bool,
+}
 
-    let history_max = o.history_max.unwrap_or(DEFAULT_HISTORY_MAX);
+fn helm(shared: &SharedOptions, run: &RunOptions, problems: &mut Vec<String>) -> HelmSection {
+    let history_max = run.history_max.unwrap_or(DEFAULT_HISTORY_MAX);
     if history_max == 0 {
         // 0 means unlimited to helm: every call would list a growing history
         problems.push("--history-max must be at least 1 (helm treats 0 as unlimited)".into());
     }
-    let concurrency = o.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
+    let concurrency = run.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
     if concurrency == 0 {
         problems.push("--concurrency must be at least 1".into());
     }
-    let log_format = match o.log_format.as_deref() {
-        None | Some("human") => LogFormat::Human,
-        Some("json") => LogFormat::Json,
-        Some(other) => {
-            problems.push(format!(
-                "--log-format {other:?} is not known; use human or json"
-            ));
-            LogFormat::Human
-        }
-    };
-    if let Some(k) = &o.kubeconfig {
-        if !k.is_file() {
-            problems.push(format!("--kubeconfig {}: no such file", k.display()));
-        }
+    HelmSection {
+        binary: shared
+            .helm_binary
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("helm")),
+        timeout: duration(&shared.timeout, "timeout", DEFAULT_TIMEOUT, problems),
+        wait: run.wait.unwrap_or(false),
+        history_max,
+        concurrency,
+        dry_run: run.dry_run.unwrap_or(false),
     }
+}
 
-    if lease_duration < Duration::from_secs(2) {
-        problems.push("--lease-duration must be at least 2s".into());
-    }
-    let listen = o.listen.unwrap_or_else(|| DEFAULT_LISTEN.into());
+/// The HTTP server, leader election and shutdown.
+struct ServingSection {
+    listen: String,
+    lease: Option<LeaseSettings>,
+    shutdown_grace: Duration,
+}
+
+fn serving(o: &RunOptions, problems: &mut Vec<String>) -> ServingSection {
+    let listen = o.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.into());
     if crate::serve::http::listen_address(&listen)
         .parse::<std::net::SocketAddr>()
         .is_err()
@@ -329,51 +424,69 @@ pub fn validate(o: Options, purpose: Purpose) -> Result<Settings, SettingsError>
             "--listen {listen:?} is not an address; write it like :8080 or 127.0.0.1:8080"
         ));
     }
+    let lease_duration = duration(
+        &o.lease_duration,
+        "lease-duration",
+        DEFAULT_LEASE_DURATION,
+        problems,
+    );
+    if lease_duration < Duration::from_secs(2) {
+        problems.push("--lease-duration must be at least 2s".into());
+    }
     let lease = o.leader_elect.unwrap_or(false).then(|| LeaseSettings {
-        name: o.lease_name.filter(|n| !n.is_empty()),
+        name: o.lease_name.clone().filter(|n| !n.is_empty()),
         namespace: o
             .lease_namespace
+            .clone()
             .or_else(|| std::env::var("POD_NAMESPACE").ok())
             .unwrap_or_else(|| "default".into()),
         duration: lease_duration,
     });
-
-    if !problems.is_empty() {
-        return Err(SettingsError(problems));
-    }
-    Ok(Settings {
-        kubeconfig: o.kubeconfig,
-        watched,
-        namespaces: o.namespaces,
-        selector: o.selector.filter(|s| !s.trim().is_empty()),
-        filter_annotation: o.filter_annotation,
-        chart,
-        chart_version: o.chart_version.filter(|v| !v.is_empty()),
-        chart_policy: ChartPolicy {
-            annotation: o.chart_annotation.filter(|a| !a.is_empty()),
-            allowed: o.allowed_charts,
-        },
-        release_prefix: o.release_prefix.filter(|p| !p.is_empty()),
-        release_namespace: o.release_namespace,
-        values: ValuesConfig {
-            layout,
-            metadata_key: o.metadata_key,
-            base,
-            overrides,
-        },
-        helm_binary: o.helm_binary.unwrap_or_else(|| PathBuf::from("helm")),
-        timeout,
-        wait: o.wait.unwrap_or(false),
-        history_max,
-        concurrency,
-        reconcile_period,
-        dry_run: o.dry_run.unwrap_or(false),
+    ServingSection {
         listen,
         lease,
-        shutdown_grace,
-        log_format,
-        log_level: o.log_level,
-    })
+        shutdown_grace: duration(
+            &o.shutdown_grace,
+            "shutdown-grace",
+            DEFAULT_SHUTDOWN_GRACE,
+            problems,
+        ),
+    }
+}
+
+struct LoggingSection {
+    format: LogFormat,
+    level: Option<String>,
+}
+
+fn logging(o: &SharedOptions) -> LoggingSection {
+    LoggingSection {
+        format: o.log_format.unwrap_or_default(),
+        level: o.log_level.clone(),
+    }
+}
+
+/// A duration option: its default when unset; longer than zero.
+fn duration(
+    value: &Option<String>,
+    flag: &str,
+    default: Duration,
+    problems: &mut Vec<String>,
+) -> Duration {
+    let Some(text) = value else {
+        return default;
+    };
+    match duration::parse(text) {
+        Ok(d) if !d.is_zero() => d,
+        Ok(_) => {
+            problems.push(format!("--{flag} must be longer than zero"));
+            default
+        }
+        Err(e) => {
+            problems.push(format!("--{flag}: {e}"));
+            default
+        }
+    }
 }
 
 fn read_values_files(files: &[PathBuf], flag: &str, problems: &mut Vec<String>) -> Vec<Value> {
@@ -392,7 +505,8 @@ fn read_values_files(files: &[PathBuf], flag: &str, problems: &mut Vec<String>) 
 /// Reads a YAML (or JSON) values file; it must hold a map.
 pub fn read_values(path: &Path) -> Result<Value, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
-    let v: Value = serde_saphyr::from_str(&text).map_err(|e| format!("not valid YAML: {e}"))?;
+    let v: Value = serde_saphyr::from_str(&text)
+        .map_err(|e| format!("not valid YAML: {}", config_file::yaml_error(&e)))?;
     match v {
         Value::Object(_) => Ok(v),
         Value::Null => Ok(Value::Object(Default::default())),
@@ -407,14 +521,21 @@ fn is_dns_label(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::values::Layout;
 
     fn opts() -> Options {
         Options {
-            group: Some("g.example.com".into()),
-            version: Some("v1".into()),
-            kind: Some("Thing".into()),
-            chart: Some("example/app".into()),
-            ..Default::default()
+            watch: WatchOptions {
+                group: Some("g.example.com".into()),
+                version: Some("v1".into()),
+                kind: Some("Thing".into()),
+                ..Default::default()
+            },
+            shared: SharedOptions {
+                chart: Some("example/app".into()),
+                ..Default::default()
+            },
+            run: RunOptions::default(),
         }
     }
 
@@ -422,46 +543,115 @@ mod tests {
     fn defaults_apply() {
         let s = validate(opts(), Purpose::Run).unwrap();
         assert_eq!(s.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(s.reconcile_period, DEFAULT_RECONCILE_PERIOD);
+        assert_eq!(s.shutdown_grace, DEFAULT_SHUTDOWN_GRACE);
         assert_eq!(s.history_max, 3);
         assert_eq!(s.concurrency, 4);
         assert!(!s.wait && !s.dry_run);
         assert_eq!(s.values.layout, Layout::Spec);
+        assert_eq!(s.log_format, LogFormat::Human);
         assert_eq!(s.helm_binary, PathBuf::from("helm"));
         assert_eq!(s.watched.unwrap().kind, "Thing");
+        assert!(s.lease.is_none());
     }
 
     #[test]
     fn every_problem_is_reported_at_once() {
         let o = Options {
-            values_layout: Some("flat".into()),
-            timeout: Some("soon".into()),
-            history_max: Some(0),
-            namespaces: vec!["Bad_NS".into()],
-            ..Default::default()
+            watch: WatchOptions {
+                namespaces: vec!["Bad_NS".into()],
+                reconcile_period: Some("0s".into()),
+                ..Default::default()
+            },
+            shared: SharedOptions {
+                timeout: Some("soon".into()),
+                release_prefix: Some("Bad_Prefix".into()),
+                metadata_key: Some("a.b".into()),
+                ..Default::default()
+            },
+            run: RunOptions {
+                history_max: Some(0),
+                chart_annotation: Some("example.com/chart".into()),
+                listen: Some("nowhere".into()),
+                ..Default::default()
+            },
         };
         let err = validate(o, Purpose::Run).unwrap_err();
         let text = err.to_string();
-        for needle in [
+        let expected = [
             "--group",
             "--version",
             "--kind",
-            "--chart",
-            "--values-layout",
-            "--timeout",
-            "--history-max",
             "--namespace",
-        ] {
+            "--reconcile-period",
+            "--chart is required",
+            "--chart-annotation",
+            "--release-prefix",
+            "--metadata-key",
+            "--history-max",
+            "--timeout",
+            "--listen",
+        ];
+        for needle in expected {
             assert!(text.contains(needle), "missing {needle} in {text}");
         }
-        assert_eq!(err.0.len(), 8);
+        assert_eq!(err.0.len(), expected.len(), "{text}");
+    }
+
+    #[test]
+    fn huge_durations_are_errors_naming_the_option() {
+        for (flag, o) in [
+            (
+                "--timeout",
+                Options {
+                    shared: SharedOptions {
+                        timeout: Some("99999999999999999999h".into()),
+                        ..opts().shared
+                    },
+                    ..opts()
+                },
+            ),
+            (
+                "--reconcile-period",
+                Options {
+                    watch: WatchOptions {
+                        reconcile_period: Some("99999999999999999999".into()),
+                        ..opts().watch
+                    },
+                    ..opts()
+                },
+            ),
+            (
+                "--lease-duration",
+                Options {
+                    run: RunOptions {
+                        lease_duration: Some("9999999999h".into()),
+                        ..Default::default()
+                    },
+                    ..opts()
+                },
+            ),
+            (
+                "--shutdown-grace",
+                Options {
+                    run: RunOptions {
+                        shutdown_grace: Some("100000h".into()),
+                        ..Default::default()
+                    },
+                    ..opts()
+                },
+            ),
+        ] {
+            let err = validate(o, Purpose::Run).unwrap_err();
+            assert_eq!(err.0.len(), 1, "{err}");
+            assert!(err.0[0].starts_with(&format!("{flag}: ")), "{err}");
+        }
     }
 
     #[test]
     fn missing_local_chart_is_reported_before_start() {
-        let o = Options {
-            chart: Some("./no-such-chart".into()),
-            ..opts()
-        };
+        let mut o = opts();
+        o.shared.chart = Some("./no-such-chart".into());
         let err = validate(o, Purpose::Run).unwrap_err();
         assert_eq!(
             err.0,
@@ -470,58 +660,93 @@ mod tests {
     }
 
     #[test]
-    fn render_needs_no_watched_type() {
+    fn render_needs_no_watched_type_and_ignores_run_options() {
         let o = Options {
-            chart: Some("c".into()),
+            shared: SharedOptions {
+                chart: Some("c".into()),
+                ..Default::default()
+            },
+            // run's options from a shared config file: not render's concern
+            run: RunOptions {
+                listen: Some("nowhere".into()),
+                concurrency: Some(0),
+                ..Default::default()
+            },
             ..Default::default()
         };
-        assert!(validate(o, Purpose::Render).unwrap().watched.is_none());
+        let s = validate(o, Purpose::Render).unwrap();
+        assert!(s.watched.is_none());
+        assert_eq!(s.concurrency, DEFAULT_CONCURRENCY);
     }
 
     #[test]
     fn flags_beat_file() {
-        let flags = Options {
-            chart: Some("flag".into()),
-            ..Default::default()
-        };
-        let file = Options {
-            chart: Some("file".into()),
-            kind: Some("FromFile".into()),
-            namespaces: vec!["a".into()],
-            ..Default::default()
-        };
+        let mut flags = Options::default();
+        flags.shared.chart = Some("flag".into());
+        let mut file = Options::default();
+        file.shared.chart = Some("file".into());
+        file.watch.kind = Some("FromFile".into());
+        file.watch.namespaces = vec!["a".into()];
+        file.run.concurrency = Some(2);
         let m = flags.merged_with(file);
-        assert_eq!(m.chart.as_deref(), Some("flag"));
-        assert_eq!(m.kind.as_deref(), Some("FromFile"));
-        assert_eq!(m.namespaces, vec!["a".to_owned()]);
+        assert_eq!(m.shared.chart.as_deref(), Some("flag"));
+        assert_eq!(m.watch.kind.as_deref(), Some("FromFile"));
+        assert_eq!(m.watch.namespaces, vec!["a".to_owned()]);
+        assert_eq!(m.run.concurrency, Some(2));
+    }
+
+    fn load_file(text: &str, purpose: Purpose) -> Result<Settings, SettingsError> {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("c.yaml");
+        std::fs::write(&cfg, text).unwrap();
+        let mut o = Options::default();
+        o.shared.config = Some(cfg);
+        load(o, purpose)
     }
 
     #[test]
     fn config_file_is_read_and_unknown_keys_rejected() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = dir.path().join("c.yaml");
-        std::fs::write(&cfg, "group: g.example.com\nversion: v1\nkind: Thing\nchart: example/c\ntimeout: 2m\nwait: true\nnamespace: [a, b]\n").unwrap();
-        let s = load(
-            Options {
-                config: Some(cfg.clone()),
-                ..Default::default()
-            },
+        let s = load_file(
+            "group: g.example.com\nversion: v1\nkind: Thing\nchart: example/c\ntimeout: 2m\nwait: true\nnamespace: [a, b]\n",
             Purpose::Run,
         )
         .unwrap();
         assert_eq!(s.timeout, Duration::from_secs(120));
         assert!(s.wait);
         assert_eq!(s.namespaces, vec!["a".to_owned(), "b".to_owned()]);
-        std::fs::write(&cfg, "chrat: x\n").unwrap();
-        let err = load(
-            Options {
-                config: Some(cfg),
-                ..Default::default()
-            },
+        let err = load_file("chrat: x\n", Purpose::Run).unwrap_err();
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert!(err.0[0].starts_with("--config "), "{err}");
+        assert!(
+            err.0[0].ends_with("unknown key `chrat`; fix: did you mean `chart`?"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn numbers_in_the_file_are_seconds() {
+        let s = load_file(
+            "group: g\nversion: v1\nkind: K\nchart: c\ntimeout: 90\nreconcile-period: 600\nlease-duration: 20\nshutdown-grace: 45\nleader-elect: true\n",
             Purpose::Run,
         )
-        .unwrap_err();
-        assert!(err.to_string().contains("chrat"), "{err}");
+        .unwrap();
+        assert_eq!(s.timeout, Duration::from_secs(90));
+        assert_eq!(s.reconcile_period, Duration::from_secs(600));
+        assert_eq!(s.lease.unwrap().duration, Duration::from_secs(20));
+        assert_eq!(s.shutdown_grace, Duration::from_secs(45));
+    }
+
+    #[test]
+    fn a_file_shared_with_run_works_for_render() {
+        let text = "group: g\nversion: v1\nkind: K\nchart: c\nnamespace: [a]\nlisten: :9090\nconcurrency: 2\nleader-elect: true\nvalues-layout: resource\n";
+        let s = load_file(text, Purpose::Render).unwrap();
+        assert!(s.watched.is_none());
+        assert_eq!(s.values.layout, Layout::Resource);
+        // still no unknown keys, and still typed
+        let err = load_file(&format!("{text}chrat: x\n"), Purpose::Render).unwrap_err();
+        assert!(err.to_string().contains("`chrat`"), "{err}");
+        let err = load_file(&format!("{text}wait: often\n"), Purpose::Render).unwrap_err();
+        assert!(err.to_string().contains("key `wait`"), "{err}");
     }
 
     #[test]
@@ -529,16 +754,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let good = dir.path().join("good.yaml");
         let bad = dir.path().join("bad.yaml");
+        let broken = dir.path().join("broken.yaml");
         std::fs::write(&good, "image:\n  tag: \"1\"\n").unwrap();
         std::fs::write(&bad, "- a\n- b\n").unwrap();
-        let o = Options {
-            values_files: vec![good],
-            override_values_files: vec![bad, dir.path().join("missing")],
-            ..opts()
-        };
+        std::fs::write(&broken, "a: [1\n").unwrap();
+        let mut o = opts();
+        o.shared.values_files = vec![good, broken];
+        o.shared.override_values_files = vec![bad, dir.path().join("missing")];
         let err = validate(o, Purpose::Run).unwrap_err();
-        assert_eq!(err.0.len(), 2, "{err}");
-        assert!(err.0[0].contains("map"));
-        assert!(err.0[1].contains("cannot read"));
+        assert_eq!(err.0.len(), 3, "{err}");
+        assert!(err.0[0].contains("line 1, column 4"), "{err}");
+        assert!(err.0[1].contains("map"));
+        assert!(err.0[2].contains("cannot read"));
     }
 }

@@ -8,8 +8,10 @@ use serde_json::{Map, Value};
 
 use crate::observe::cr::CrView;
 
-/// Where the CR's spec sits in the values.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Where the CR's spec sits in the values. Also `--values-layout`'s closed set
+/// (clap lists the values in `--help`, serde names them in file errors).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Layout {
     /// The spec is the root of the values: existing charts work unchanged.
     #[default]
