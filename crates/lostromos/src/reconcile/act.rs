@@ -185,9 +185,11 @@ pub(super) async fn chart_for(
     let resolved = cell
         .get_or_try_init(|| async {
             // a folder of its own per attempt: a failed pull leaves nothing behind
+            let charts = ctx.work_dir.join("charts");
+            std::fs::create_dir_all(&charts).map_err(|e| e.to_string())?;
             let folder = tempfile::Builder::new()
                 .prefix("chart-")
-                .tempdir_in(ctx.work_dir.join("charts"))
+                .tempdir_in(&charts)
                 .map_err(|e| e.to_string())?;
             let chart = chart::resolve(
                 &ctx.runner,
