@@ -32,6 +32,14 @@ pub fn chart(name: &str) -> String {
         .into_owned()
 }
 
+/// The major version of the helm under test: 3 or 4.
+pub fn helm_major() -> u8 {
+    match std::env::var("LOSTROMOS_TEST_HELM").as_deref() {
+        Ok("3") | Ok("v3") => 3,
+        _ => 4,
+    }
+}
+
 /// The helm under test: `LOSTROMOS_TEST_HELM=3` or 4 (default).
 pub fn helm_binary() -> PathBuf {
     let bins = testenv::Binaries::locate().expect("test binaries");
@@ -329,24 +337,26 @@ impl Lostromos {
             args.extend(["--listen".to_owned(), "127.0.0.1:0".to_owned()]);
         }
         let dir = tempfile::tempdir().expect("tempdir");
+        // its own temp folder (TMPDIR), so a test can look at everything it leaves there
+        std::fs::create_dir(dir.path().join("tmp")).expect("temp folder");
         let wrapper = dir.path().join("helm");
         let calls = dir.path().join("helm-calls.log");
-        // Records each helm process, and the values file it was given with its
-        // mode and its folder's mode (the file is gone once helm is done).
+        // Records each helm process, and how it got its values: the argument of
+        // --values/-f and what its standard input is (`fifo` for a pipe).
         let script = format!(
             r#"#!/bin/sh
 echo "$1" >> '{calls}'
 prev=
 for a in "$@"; do
-  if [ "$prev" = --values ]; then
-    echo "$a $(stat -c %a "$a") $(stat -c %a "$(dirname "$a")")" >> '{values}'
+  if [ "$prev" = --values ] || [ "$prev" = -f ]; then
+    echo "$a $(stat -L -c %F /dev/stdin)" >> '{values}'
   fi
   prev=$a
 done
 exec '{helm}' "$@"
 "#,
             calls = calls.display(),
-            values = dir.path().join("values-files.log").display(),
+            values = dir.path().join("values-inputs.log").display(),
             helm = helm_binary().display()
         );
         std::fs::write(&wrapper, script).expect("write helm wrapper");
@@ -378,6 +388,7 @@ exec '{helm}' "$@"
             .arg("--helm-binary")
             .arg(self.dir.path().join("helm"))
             .env("KUBECONFIG", &self.kubeconfig)
+            .env("TMPDIR", self.tmp_dir())
             .env("RUST_LOG", "info,lostromos=debug,kube=warn")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -400,6 +411,17 @@ exec '{helm}' "$@"
             }
             let _ = child.wait();
         }
+    }
+
+    /// SIGKILLs Lostrómos alone, not the helm processes it started (as when only
+    /// its process is OOM-killed), and reaps it; returns the pids of the helm
+    /// processes that ran at that moment.
+    pub fn kill_alone(&mut self) -> Vec<i32> {
+        let mut child = self.child.take().expect("running");
+        let helms = children_of(child.id() as i32);
+        let _ = nix::sys::signal::kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+        let _ = child.wait();
+        helms
     }
 
     /// SIGTERM to Lostrómos alone (as Kubernetes stops a pod), then waits for it
@@ -500,18 +522,22 @@ exec '{helm}' "$@"
             .collect()
     }
 
-    /// The values files helm was given: (path, file mode, folder mode), octal.
-    pub fn values_files(&self) -> Vec<(String, String, String)> {
-        std::fs::read_to_string(self.dir.path().join("values-files.log"))
+    /// How each helm process got its values: (the argument of `--values`, the
+    /// kind of its standard input as `stat` names it, e.g. `fifo`).
+    pub fn values_inputs(&self) -> Vec<(String, String)> {
+        std::fs::read_to_string(self.dir.path().join("values-inputs.log"))
             .unwrap_or_default()
             .lines()
             .filter_map(|l| {
-                let mut parts = l.rsplitn(3, ' ');
-                let dir_mode = parts.next()?.to_owned();
-                let mode = parts.next()?.to_owned();
-                Some((parts.next()?.to_owned(), mode, dir_mode))
+                let (arg, stdin) = l.split_once(' ')?;
+                Some((arg.to_owned(), stdin.to_owned()))
             })
             .collect()
+    }
+
+    /// Its TMPDIR, kept across restarts: its work folders are made here.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.dir.path().join("tmp")
     }
 
     pub fn logs(&self) -> String {
@@ -524,6 +550,41 @@ exec '{helm}' "$@"
             .as_mut()
             .and_then(|c| c.try_wait().ok().flatten())
     }
+}
+
+/// Whether process `pid` has ended (gone, or a zombie not yet reaped).
+pub fn process_gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
+/// Every file under `dir` (recursively) whose content holds `needle`.
+pub fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(path),
+                Ok(t) if t.is_file() => {
+                    let content = std::fs::read(&path).unwrap_or_default();
+                    if String::from_utf8_lossy(&content).contains(needle) {
+                        found.push(path);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    found
 }
 
 /// Direct children of `parent`, from /proc.

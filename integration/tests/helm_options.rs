@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use integration::{chart, helm_binary, wait_for, Lostromos, TestNs};
+use integration::{chart, files_containing, helm_binary, wait_for, Lostromos, TestNs};
 use serde_json::json;
 
 /// `helm package CHART` into `dir`; the archive's path.
@@ -113,17 +113,21 @@ fn values_never_leak_into_logs_events_or_status() {
 }
 
 #[test]
-fn values_file_is_private_and_removed_after_the_run() {
-    let t = TestNs::new("values-file");
+fn values_reach_helm_on_its_standard_input() {
+    let t = TestNs::new("values-stdin");
     let l = Lostromos::start(&t, &chart("configmap"), &[]);
-    t.apply_widget("private", json!({"token": "x"}));
+    t.apply_widget("private", json!({"token": "s3cr3t-Stdin-5e2a"}));
     t.wait_ready("private");
-    let files = l.values_files();
-    assert_eq!(files.len(), 1, "{files:?}");
-    let (path, mode, dir_mode) = &files[0];
-    assert_eq!(mode, "600", "values file mode");
-    assert_eq!(dir_mode, "700", "values folder mode");
-    assert!(!std::path::Path::new(path).exists(), "{path} left behind");
+    assert_eq!(
+        t.released_values("private"),
+        Some(json!({"token": "s3cr3t-Stdin-5e2a"}))
+    );
+    // `--values -` and a pipe: no values file to leave behind
+    assert_eq!(l.values_inputs(), [("-".to_owned(), "fifo".to_owned())]);
+    assert_eq!(
+        files_containing(&l.tmp_dir(), "s3cr3t-Stdin-5e2a"),
+        Vec::<std::path::PathBuf>::new()
+    );
 }
 
 #[test]

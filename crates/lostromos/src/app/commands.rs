@@ -20,7 +20,6 @@ pub async fn render(s: Settings, cr_file: &Path) -> anyhow::Result<()> {
         &helm::args(&s, version.major, &chart),
         &plan_settings(&s, String::new()),
         &obj,
-        work.path(),
     )
     .await?;
     print!("{out}");

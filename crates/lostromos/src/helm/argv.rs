@@ -1,9 +1,16 @@
 //! helm command lines, built as argv (never through a shell). Nothing from a CR
-//! reaches a flag position: release names are validated, values go in a file.
+//! reaches a flag position: release names are validated, and values go to
+//! helm's standard input (`--values -`), so they are in no argv and no file.
 
 use std::ffi::OsString;
+use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::plan::redact::Redactor;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Major {
@@ -28,6 +35,41 @@ pub struct HelmArgs {
 pub struct Invocation {
     pub action: &'static str,
     pub args: Vec<OsString>,
+    /// Written to helm's standard input when it has `--values -`.
+    pub values: Option<ValuesInput>,
+}
+
+/// Values for helm's standard input, and what to hide of them in its errors.
+/// `Debug` shows their size only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ValuesInput {
+    json: Arc<[u8]>,
+    redactor: Redactor,
+}
+
+impl ValuesInput {
+    /// `values` as JSON (a valid values file); its strings are redacted from
+    /// helm's errors, except the `public` ones (see [`Redactor::new`]).
+    pub fn new(values: &Value, public: &[&str]) -> Self {
+        Self {
+            json: values.to_string().into_bytes().into(),
+            redactor: Redactor::new(values, public),
+        }
+    }
+
+    pub fn json(&self) -> Arc<[u8]> {
+        self.json.clone()
+    }
+
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+}
+
+impl fmt::Debug for ValuesInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ValuesInput({} bytes)", self.json.len())
+    }
 }
 
 fn os(v: &[&str]) -> Vec<OsString> {
@@ -57,12 +99,12 @@ impl HelmArgs {
         }
     }
 
-    /// `helm upgrade --install` with a generated values file and stamped labels.
+    /// `helm upgrade --install` with the values on standard input and stamped labels.
     pub fn upgrade_install(
         &self,
         release: &str,
         namespace: &str,
-        values_file: &Path,
+        values: ValuesInput,
         labels: &[(&str, String)],
         description: &str,
     ) -> Invocation {
@@ -80,8 +122,7 @@ impl HelmArgs {
             &self.history_max.to_string(),
         ]));
         args.extend(os(&["--timeout", &self.timeout()]));
-        args.push("--values".into());
-        args.push(values_file.as_os_str().to_owned());
+        args.extend(os(&["--values", "-"]));
         if let Some(v) = &self.chart_version {
             args.extend(os(&["--version", v]));
         }
@@ -96,6 +137,7 @@ impl HelmArgs {
         Invocation {
             action: "upgrade",
             args,
+            values: Some(values),
         }
     }
 
@@ -114,6 +156,7 @@ impl HelmArgs {
         Invocation {
             action: "uninstall",
             args,
+            values: None,
         }
     }
 
@@ -137,20 +180,21 @@ impl HelmArgs {
         Invocation {
             action: "rollback",
             args,
+            values: None,
         }
     }
 
     /// `helm template`: renders offline, for `lostromos render`.
-    pub fn template(&self, release: &str, namespace: &str, values_file: &Path) -> Invocation {
+    pub fn template(&self, release: &str, namespace: &str, values: ValuesInput) -> Invocation {
         let mut args = os(&["template", release, &self.chart, "--namespace", namespace]);
-        args.push("--values".into());
-        args.push(values_file.as_os_str().to_owned());
+        args.extend(os(&["--values", "-"]));
         if let Some(v) = &self.chart_version {
             args.extend(os(&["--version", v]));
         }
         Invocation {
             action: "template",
             args,
+            values: Some(values),
         }
     }
 }
@@ -160,6 +204,7 @@ pub fn version() -> Invocation {
     Invocation {
         action: "version",
         args: os(&["version", "--template", "{{.Version}}"]),
+        values: None,
     }
 }
 
@@ -172,6 +217,7 @@ pub fn show_chart(chart: &str, version: Option<&str>) -> Invocation {
     Invocation {
         action: "show-chart",
         args,
+        values: None,
     }
 }
 
@@ -185,6 +231,7 @@ pub fn pull(chart: &str, version: Option<&str>, dest: &Path) -> Invocation {
     Invocation {
         action: "pull",
         args,
+        values: None,
     }
 }
 
@@ -203,6 +250,10 @@ mod tests {
         }
     }
 
+    fn values() -> ValuesInput {
+        ValuesInput::new(&serde_json::json!({"a": "b"}), &[])
+    }
+
     fn strs(i: &Invocation) -> Vec<String> {
         i.args
             .iter()
@@ -215,7 +266,7 @@ mod tests {
         let i = args(Major::V4, false).upgrade_install(
             "nemo",
             "fish",
-            Path::new("/tmp/x/values.json"),
+            values(),
             &[
                 ("lostromos.dev/digest", "abc".into()),
                 ("lostromos.dev/revision", "2".into()),
@@ -238,7 +289,7 @@ mod tests {
                 "--timeout",
                 "300s",
                 "--values",
-                "/tmp/x/values.json",
+                "-",
                 "--labels",
                 "lostromos.dev/digest=abc,lostromos.dev/revision=2",
                 "--description",
@@ -248,17 +299,32 @@ mod tests {
     }
 
     #[test]
+    fn values_go_to_stdin_not_argv() {
+        let secret = "s3cr3t-MARKER";
+        let v = ValuesInput::new(&serde_json::json!({"password": secret}), &[]);
+        for i in [
+            args(Major::V4, false).upgrade_install("r", "n", v.clone(), &[], "d"),
+            args(Major::V3, false).template("r", "n", v),
+        ] {
+            assert!(!strs(&i).iter().any(|a| a.contains(secret)), "{i:?}");
+            assert!(!format!("{i:?}").contains(secret), "Debug shows values");
+            let input = i.values.as_ref().expect("values on stdin");
+            assert_eq!(&*input.json(), br#"{"password":"s3cr3t-MARKER"}"#);
+            assert_eq!(input.redactor().redact(secret), "[redacted]");
+        }
+    }
+
+    #[test]
     fn wait_differs_between_majors() {
-        let v3 = strs(&args(Major::V3, true).upgrade_install("r", "n", Path::new("v"), &[], "d"));
-        let v4 = strs(&args(Major::V4, true).upgrade_install("r", "n", Path::new("v"), &[], "d"));
+        let v3 = strs(&args(Major::V3, true).upgrade_install("r", "n", values(), &[], "d"));
+        let v4 = strs(&args(Major::V4, true).upgrade_install("r", "n", values(), &[], "d"));
         assert!(v3.contains(&"--wait".to_owned()));
         assert!(v4.contains(&"--wait=watcher".to_owned()));
         let rb3 = strs(&args(Major::V3, true).rollback("r", "n", 2));
         let rb4 = strs(&args(Major::V4, true).rollback("r", "n", 2));
         assert!(rb3.contains(&"--wait".to_owned()));
         assert!(rb4.contains(&"--wait=watcher".to_owned()));
-        let no_wait =
-            strs(&args(Major::V4, false).upgrade_install("r", "n", Path::new("v"), &[], "d"));
+        let no_wait = strs(&args(Major::V4, false).upgrade_install("r", "n", values(), &[], "d"));
         assert!(!no_wait.iter().any(|a| a.starts_with("--wait")));
     }
 
@@ -266,10 +332,10 @@ mod tests {
     fn chart_version_is_passed() {
         let mut a = args(Major::V3, false);
         a.chart_version = Some("1.2.3".into());
-        let s = strs(&a.upgrade_install("r", "n", Path::new("v"), &[], "d"));
+        let s = strs(&a.upgrade_install("r", "n", values(), &[], "d"));
         let at = s.iter().position(|x| x == "--version").unwrap();
         assert_eq!(s[at + 1], "1.2.3");
-        assert!(strs(&a.template("r", "n", Path::new("v"))).contains(&"1.2.3".to_owned()));
+        assert!(strs(&a.template("r", "n", values())).contains(&"1.2.3".to_owned()));
     }
 
     #[test]
@@ -307,7 +373,7 @@ mod tests {
     #[test]
     fn template_and_helpers() {
         assert_eq!(
-            strs(&args(Major::V4, false).template("r", "n", Path::new("/v.json"))),
+            strs(&args(Major::V4, false).template("r", "n", values())),
             [
                 "template",
                 "r",
@@ -315,7 +381,7 @@ mod tests {
                 "--namespace",
                 "n",
                 "--values",
-                "/v.json"
+                "-"
             ]
         );
         assert_eq!(strs(&version()), ["version", "--template", "{{.Version}}"]);

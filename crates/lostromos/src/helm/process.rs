@@ -1,6 +1,7 @@
-//! Running helm: one process group per run, bounded output, a deadline enforced
-//! with SIGTERM (helm marks the release failed) then SIGKILL, and a semaphore
-//! that bounds how many run at once.
+//! Running helm: one process group per run, killed with Lostrómos if Lostrómos
+//! dies, bounded output, values on standard input, a deadline enforced with
+//! SIGTERM (helm marks the release failed) then SIGKILL, and a semaphore that
+//! bounds how many run at once.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -8,11 +9,11 @@ use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 use tokio::sync::Semaphore;
 
@@ -24,11 +25,45 @@ const MAX_STDOUT: usize = 32 << 20;
 /// Most of stderr kept: the tail, where helm's error is.
 const MAX_STDERR: usize = 64 << 10;
 
+/// What a helm process gets when Lostrómos dies without stopping it (SIGKILL,
+/// OOM). SIGTERM would buy nothing: with Lostrómos gone nobody reads helm's
+/// stdout and stderr, so helm dies of SIGPIPE on the message it prints when
+/// cancelled, before it marks the release failed (helm 3.17 and 4.1 alike).
+/// The `pending-*` release it leaves is what the restarted Lostrómos recovers.
+const DEATH_SIGNAL: Signal = Signal::SIGKILL;
+
 /// What a successful run printed.
 #[derive(Debug)]
 pub struct RunOutput {
     pub stdout: String,
     pub stderr: String,
+}
+
+/// When one run waited for a slot and when helm ran.
+#[derive(Clone, Copy, Debug)]
+pub struct RunTimes {
+    /// When the run asked for a slot.
+    pub queued_at: Instant,
+    /// When the helm process started; `None` when none did.
+    pub started_at: Option<Instant>,
+    /// When helm ended (or the run was given up).
+    pub ended_at: Instant,
+}
+
+impl RunTimes {
+    /// The wait for a concurrency slot.
+    pub fn queue(&self) -> Duration {
+        self.started_at
+            .unwrap_or(self.ended_at)
+            .saturating_duration_since(self.queued_at)
+    }
+
+    /// helm's own run, from its start to its exit.
+    pub fn helm(&self) -> Duration {
+        self.started_at.map_or(Duration::ZERO, |s| {
+            self.ended_at.saturating_duration_since(s)
+        })
+    }
 }
 
 /// When we stop a helm process ourselves: after its own `--timeout` plus as much
@@ -98,29 +133,80 @@ impl HelmRunner {
     /// Waits for a free slot, runs helm, and stops it if it outlives
     /// `deadline_for(timeout)` (`timeout` being helm's own `--timeout`).
     pub async fn run(&self, inv: &Invocation, timeout: Duration) -> Result<RunOutput, HelmError> {
-        let _permit = self.permits.acquire().await.map_err(|_| HelmError {
-            action: inv.action,
-            kind: HelmErrorKind::Spawn,
-            message: "shutting down".into(),
-        })?;
-        self.run_now(inv, deadline_for(timeout)).await
+        self.run_timed(inv, timeout).await.0
     }
 
-    async fn run_now(&self, inv: &Invocation, deadline: Duration) -> Result<RunOutput, HelmError> {
+    /// [`run`](Self::run), and how long it waited for a slot and how long helm ran.
+    pub async fn run_timed(
+        &self,
+        inv: &Invocation,
+        timeout: Duration,
+    ) -> (Result<RunOutput, HelmError>, RunTimes) {
+        let queued_at = Instant::now();
+        let mut started_at = None;
+        let permit = self.permits.acquire().await;
+        let result = match &permit {
+            Ok(_) => {
+                self.run_now(inv, deadline_for(timeout), &mut started_at)
+                    .await
+            }
+            Err(_) => Err(HelmError {
+                action: inv.action,
+                kind: HelmErrorKind::Spawn,
+                message: "shutting down".into(),
+            }),
+        };
+        let times = RunTimes {
+            queued_at,
+            started_at,
+            ended_at: Instant::now(),
+        };
+        // the slot is freed only now: the next run starts after `ended_at`
+        drop(permit);
+        (result, times)
+    }
+
+    async fn run_now(
+        &self,
+        inv: &Invocation,
+        deadline: Duration,
+        started_at: &mut Option<Instant>,
+    ) -> Result<RunOutput, HelmError> {
         let spawn_err = |e: std::io::Error| HelmError {
             action: inv.action,
             kind: HelmErrorKind::Spawn,
             message: format!("could not start {}: {e}", self.binary.display()),
         };
-        let mut child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        command
             .args(&inv.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
+            .stdin(if inv.values.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .map_err(spawn_err)?;
+            .process_group(0);
+        let parent = std::process::id();
+        // SAFETY: runs between fork and exec; only async-signal-safe system
+        // calls (prctl, getppid), no allocation.
+        unsafe {
+            command.pre_exec(move || {
+                // Dies with Lostrómos. The signal fires when the forking *thread*
+                // exits: helm is spawned from the main thread or a tokio worker,
+                // both of which live as long as the process.
+                nix::sys::prctl::set_pdeathsig(DEATH_SIGNAL)?;
+                // Lostrómos may have died before prctl took effect.
+                if nix::unistd::getppid().as_raw() as u32 != parent {
+                    return Err(std::io::Error::from_raw_os_error(nix::libc::ESRCH));
+                }
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().map_err(spawn_err)?;
+        *started_at = Some(Instant::now());
         self.started.fetch_add(1, Ordering::Relaxed);
         let group = child
             .id()
@@ -129,6 +215,17 @@ impl HelmRunner {
         let guard = GroupGuard(group);
         let _tracked = Tracked::new(&self.running, group);
 
+        // Values reach helm through a pipe only: never argv, never a file. A
+        // helm that exits without reading them just breaks the pipe.
+        let writer = match (&inv.values, child.stdin.take()) {
+            (Some(values), Some(mut pipe)) => {
+                let json = values.json();
+                Some(tokio::spawn(async move {
+                    let _ = pipe.write_all(&json).await;
+                }))
+            }
+            _ => None,
+        };
         let stdout = tokio::spawn(read_bounded(child.stdout.take(), MAX_STDOUT, false));
         let stderr = tokio::spawn(read_bounded(child.stderr.take(), MAX_STDERR, true));
 
@@ -149,9 +246,12 @@ impl HelmRunner {
         // Anything helm left in its group (plugins, post-renderers) goes with it.
         guard.signal(Signal::SIGKILL);
         std::mem::forget(guard);
+        if let Some(writer) = writer {
+            writer.abort();
+        }
 
-        let stdout = stdout.await.unwrap_or_default();
-        let stderr = stderr.await.unwrap_or_default();
+        let (stdout, _) = stdout.await.unwrap_or_default();
+        let (stderr, cut) = stderr.await.unwrap_or_default();
         let status: ExitStatus = status.map_err(spawn_err)?;
         if timed_out {
             return Err(HelmError {
@@ -165,10 +265,16 @@ impl HelmRunner {
             });
         }
         if !status.success() {
+            // hidden before the summary trims it: a trim cannot cut a value in two
+            let shown = match (&inv.values, cut) {
+                (Some(v), true) => v.redactor().redact_tail(&stderr),
+                (Some(v), false) => v.redactor().redact(&stderr),
+                (None, _) => stderr.clone(),
+            };
             return Err(HelmError {
                 action: inv.action,
                 kind: classify(&stderr),
-                message: summarize(&stderr),
+                message: summarize(&shown),
             });
         }
         Ok(RunOutput { stdout, stderr })
@@ -215,16 +321,18 @@ impl Drop for GroupGuard {
     }
 }
 
-/// Reads a pipe to its end, keeping at most `limit` bytes: the head, or the tail.
+/// Reads a pipe to its end, keeping at most `limit` bytes: the head, or the
+/// tail; and whether the head was cut off.
 async fn read_bounded(
     pipe: Option<impl AsyncRead + Unpin>,
     limit: usize,
     keep_tail: bool,
-) -> String {
+) -> (String, bool) {
     let Some(mut pipe) = pipe else {
-        return String::new();
+        return (String::new(), false);
     };
     let mut kept = Vec::new();
+    let mut head_cut = false;
     let mut buf = vec![0u8; 16 << 10];
     loop {
         match pipe.read(&mut buf).await {
@@ -234,6 +342,7 @@ async fn read_bounded(
                 if kept.len() > limit {
                     if keep_tail {
                         kept.drain(..kept.len() - limit);
+                        head_cut = true;
                     } else {
                         kept.truncate(limit);
                     }
@@ -241,22 +350,172 @@ async fn read_bounded(
             }
         }
     }
-    String::from_utf8_lossy(&kept).into_owned()
+    if head_cut {
+        // the rest of a character cut in two, so that text offsets stay byte offsets
+        let broken = kept.iter().take_while(|b| *b & 0xC0 == 0x80).count();
+        kept.drain(..broken);
+    }
+    (String::from_utf8_lossy(&kept).into_owned(), head_cut)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::helm::argv::ValuesInput;
 
     fn sh(script: &str) -> Invocation {
         Invocation {
             action: "test",
             args: vec!["-c".into(), script.into()],
+            values: None,
         }
     }
 
     fn runner() -> HelmRunner {
         HelmRunner::new("/bin/sh".into(), vec![], 2, Duration::from_millis(500))
+    }
+
+    /// `sh -c script` with `values` on its standard input.
+    fn sh_values(script: &str, values: serde_json::Value) -> Invocation {
+        Invocation {
+            values: Some(ValuesInput::new(&values, &["nemo"])),
+            ..sh(script)
+        }
+    }
+
+    const SECRET: &str = "s3cr3t-MARKER-abcdefg";
+
+    #[tokio::test]
+    async fn values_reach_helm_on_stdin() {
+        let out = runner()
+            .run(
+                &sh_values("cat", serde_json::json!({"password": SECRET})),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.stdout, format!(r#"{{"password":"{SECRET}"}}"#));
+        // without values, stdin is empty
+        let out = runner()
+            .run(&sh("cat"), Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(out.stdout, "");
+    }
+
+    #[tokio::test]
+    async fn large_values_do_not_block_on_the_pipes() {
+        // more than any pipe buffer, in and out at once
+        let big = "x".repeat(4 << 20);
+        let out = runner()
+            .run(
+                &sh_values("cat", serde_json::json!({ "big": big })),
+                Duration::from_secs(30),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.stdout.len(), big.len() + r#"{"big":""}"#.len());
+        // a helm that never reads its values is fine too
+        runner()
+            .run(
+                &sh_values("exit 0", serde_json::json!({ "big": big })),
+                Duration::from_secs(30),
+            )
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn values_are_redacted_from_errors() {
+        let script = format!(
+            r#"cat >/dev/null; echo 'Error: execution error at (c/t.yaml:1:2): refusing {SECRET} "for nemo"' >&2; exit 1"#
+        );
+        let err = runner()
+            .run(
+                &sh_values(&script, serde_json::json!({"p": SECRET, "name": "nemo"})),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, HelmErrorKind::RenderFailed);
+        assert_eq!(
+            err.message,
+            r#"execution error at (c/t.yaml:1:2): refusing [redacted] "for nemo""#
+        );
+    }
+
+    #[tokio::test]
+    async fn a_value_cut_by_the_stderr_bound_does_not_leak() {
+        // more stderr than is kept, no `Error:` line: the summary is the kept
+        // head, which starts inside a value wherever the bound falls
+        for pad in 0..SECRET.len() + 1 {
+            let script = format!(
+                "head -c {pad} /dev/zero | tr '\\0' x >&2; i=0; while [ $i -lt 4000 ]; do printf '%s ' {SECRET} >&2; i=$((i+1)); done; exit 1"
+            );
+            let err = runner()
+                .run(
+                    &sh_values(&script, serde_json::json!({ "p": SECRET })),
+                    Duration::from_secs(30),
+                )
+                .await
+                .unwrap_err();
+            for start in 0..SECRET.len() - 3 {
+                let piece = &SECRET[start..start + 4];
+                assert!(
+                    !err.message.contains(piece),
+                    "pad {pad}: {piece} in {}",
+                    err.message
+                );
+            }
+            assert!(err.message.contains("[redacted] [redacted]"));
+        }
+    }
+
+    /// With one slot, a second run waits for the first: its wait is queue time,
+    /// and its helm time starts only when its process does.
+    #[tokio::test]
+    async fn queue_time_and_helm_time_are_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = dir.path().join("go");
+        let r = HelmRunner::new("/bin/sh".into(), vec![], 1, Duration::from_millis(500));
+        let first = sh(&format!(
+            "while [ ! -e {} ]; do sleep 0.01; done",
+            gate.display()
+        ));
+        let second = sh("true");
+        let mut a = Box::pin(r.run_timed(&first, Duration::from_secs(30)));
+        let mut b = Box::pin(r.run_timed(&second, Duration::from_secs(30)));
+        // the first takes the slot and starts; the second waits for it
+        assert!(futures::poll!(&mut a).is_pending());
+        assert_eq!(r.running(), 1);
+        assert!(futures::poll!(&mut b).is_pending());
+        assert_eq!(r.started(), 1, "the second started without a slot");
+        std::fs::write(&gate, "").unwrap();
+        let ((ra, ta), (rb, tb)) = tokio::join!(a, b);
+        ra.unwrap();
+        rb.unwrap();
+        let (a_started, b_started) = (ta.started_at.unwrap(), tb.started_at.unwrap());
+        // the second asked while the first ran, and started after it ended
+        assert!(a_started <= tb.queued_at && tb.queued_at <= ta.ended_at);
+        assert!(b_started >= ta.ended_at);
+        // so its queue time covers the rest of the first's run...
+        assert_eq!(tb.queue(), b_started - tb.queued_at);
+        assert!(tb.queue() >= ta.ended_at - tb.queued_at);
+        // ...and its helm time does not
+        assert_eq!(tb.helm(), tb.ended_at - b_started);
+        assert_eq!(ta.helm(), ta.ended_at - a_started);
+        assert_eq!(ta.queue(), a_started - ta.queued_at);
+    }
+
+    #[tokio::test]
+    async fn a_refused_run_has_queue_time_only() {
+        let r = runner();
+        r.close();
+        let (result, times) = r.run_timed(&sh("true"), Duration::from_secs(5)).await;
+        assert_eq!(result.unwrap_err().kind, HelmErrorKind::Spawn);
+        assert!(times.started_at.is_none());
+        assert_eq!(times.helm(), Duration::ZERO);
+        assert_eq!(times.queue(), times.ended_at - times.queued_at);
     }
 
     #[test]
@@ -274,7 +533,11 @@ mod tests {
     #[tokio::test]
     async fn captures_output() {
         let out = runner()
-            .run_now(&sh("echo out; echo err >&2"), Duration::from_secs(10))
+            .run_now(
+                &sh("echo out; echo err >&2"),
+                Duration::from_secs(10),
+                &mut None,
+            )
             .await
             .unwrap();
         assert_eq!(out.stdout, "out\n");
@@ -284,7 +547,7 @@ mod tests {
     #[tokio::test]
     async fn failure_is_classified_from_stderr() {
         let err = runner()
-            .run_now(&sh("echo 'Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress' >&2; exit 1"), Duration::from_secs(10))
+            .run_now(&sh("echo 'Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress' >&2; exit 1"), Duration::from_secs(10), &mut None)
             .await
             .unwrap_err();
         assert_eq!(err.kind, HelmErrorKind::InProgress);
@@ -319,7 +582,7 @@ mod tests {
         );
         let r = runner();
         let err = r
-            .run_now(&sh(&script), Duration::from_millis(300))
+            .run_now(&sh(&script), Duration::from_millis(300), &mut None)
             .await
             .unwrap_err();
         assert_eq!(err.kind, HelmErrorKind::TimedOut);
@@ -352,7 +615,7 @@ mod tests {
             marker.display()
         );
         let err = runner()
-            .run_now(&sh(&script), Duration::from_millis(300))
+            .run_now(&sh(&script), Duration::from_millis(300), &mut None)
             .await
             .unwrap_err();
         assert_eq!(err.kind, HelmErrorKind::TimedOut);
@@ -423,13 +686,19 @@ mod tests {
             .run_now(
                 &sh("head -c 100000 /dev/zero | tr '\\0' a"),
                 Duration::from_secs(10),
+                &mut None,
             )
             .await
             .unwrap();
         assert_eq!(out.stdout.len(), 100000);
         let kept = read_bounded(Some(&b"abcdef"[..]), 3, true).await;
-        assert_eq!(kept, "def");
+        assert_eq!(kept, ("def".to_owned(), true));
         let kept = read_bounded(Some(&b"abcdef"[..]), 3, false).await;
-        assert_eq!(kept, "abc");
+        assert_eq!(kept, ("abc".to_owned(), false));
+        let kept = read_bounded(Some(&b"abc"[..]), 3, true).await;
+        assert_eq!(kept, ("abc".to_owned(), false));
+        // a character cut in two at the head goes whole
+        let kept = read_bounded(Some("xé!".as_bytes()), 2, true).await;
+        assert_eq!(kept, ("!".to_owned(), true));
     }
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::helm::argv::ValuesInput;
 use crate::helm::{HelmArgs, HelmError, HelmRunner};
 use crate::observe::cr::{CrObject, CrView};
 use crate::plan::values::{self, ValuesError};
@@ -22,8 +23,6 @@ pub enum RenderError {
     Release(#[from] Rejection),
     #[error(transparent)]
     Helm(#[from] HelmError),
-    #[error("values file: {0}")]
-    Io(#[from] std::io::Error),
 }
 
 /// Reads a CR from a YAML or JSON file.
@@ -58,7 +57,6 @@ pub async fn render(
     helm: &HelmArgs,
     settings: &PlanSettings,
     obj: &CrObject,
-    work_dir: &Path,
 ) -> Result<String, RenderError> {
     let mut cr = CrView::from_object(obj);
     // A CR file without a namespace is rendered as if created in `default`.
@@ -67,18 +65,21 @@ pub async fn render(
     }
     let values = values::build(&settings.values, &cr)?;
     let target = plan::release_ref(settings, &cr)?;
-    let mut file = tempfile::Builder::new()
-        .prefix("values-")
-        .suffix(".json")
-        .tempfile_in(work_dir)?;
-    serde_json::to_writer(&mut file, &values).map_err(std::io::Error::other)?;
+    let public = [
+        cr.name.as_str(),
+        cr.namespace.as_deref().unwrap_or_default(),
+        &target.name,
+        &target.namespace,
+    ];
+    let input = ValuesInput::new(&values, &public);
     let out = runner
         .run(
-            &helm.template(&target.name, &target.namespace, file.path()),
+            &helm.template(&target.name, &target.namespace, input),
             helm.timeout,
         )
         .await?;
-    let pretty = serde_json::to_string_pretty(&values).map_err(std::io::Error::other)?;
+    // a Value always prints (its keys are strings); `{:#}` is the pretty form
+    let pretty = format!("{values:#}");
     let mut text = format!(
         "# release {} in namespace {}\n# values:\n",
         target.name, target.namespace

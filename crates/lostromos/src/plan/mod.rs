@@ -5,6 +5,7 @@ pub mod chart_choice;
 pub mod digest;
 pub mod labels;
 pub mod naming;
+pub mod redact;
 pub mod values;
 
 use serde_json::Value;

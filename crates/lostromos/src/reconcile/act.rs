@@ -2,7 +2,7 @@
 //! status and Events each of them leads to.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -15,7 +15,7 @@ use super::report::{
     current_status, publish, ready_message, release_info, report, report_ready, status_would_change,
 };
 use super::status::{self, Outcome, ReleaseInfo};
-use crate::helm::argv::Invocation;
+use crate::helm::argv::{Invocation, ValuesInput};
 use crate::helm::chart::{self, Chart};
 use crate::helm::{HelmError, HelmErrorKind};
 use crate::observe::cr::{decision_hash, CrObject, CrView};
@@ -257,12 +257,15 @@ async fn apply(
         report(obj, ctx, &outcome).await?;
     }
 
-    // 0600 in a private folder, removed when `file` drops.
-    let mut file = tempfile::Builder::new()
-        .prefix("values-")
-        .suffix(".json")
-        .tempfile_in(&ctx.work_dir)?;
-    serde_json::to_writer(&mut file, &desired.values).map_err(std::io::Error::other)?;
+    // on helm's standard input: never on disk, never in argv
+    let public = [
+        cr.name.as_str(),
+        cr.namespace.as_deref().unwrap_or_default(),
+        &cr.uid,
+        &target.name,
+        &target.namespace,
+    ];
+    let values = ValuesInput::new(&desired.values, &public);
     let stamp = desired.stamp(cr);
     let description = format!(
         "lostromos: {} generation {}",
@@ -272,13 +275,11 @@ async fn apply(
     let inv = ctx.helm.with_chart(&chart.path).upgrade_install(
         &target.name,
         &target.namespace,
-        file.path(),
+        values,
         &stamp,
         &description,
     );
-    let result = run_helm(ctx, cr, target, &inv).await;
-    drop(file);
-    if let Err(e) = result {
+    if let Err(e) = run_helm(ctx, cr, target, &inv).await {
         return fail(obj, cr, ctx, op, e).await;
     }
     if let Some(change) = op.change() {
@@ -519,25 +520,27 @@ async fn fail(
     Err(e.into())
 }
 
-/// Runs one helm process and logs one line for it.
+/// Runs one helm process and logs one line for it: the wait for a slot and
+/// helm's own run apart. (helm's error text comes redacted of the values.)
 async fn run_helm(
     ctx: &Context,
     cr: &CrView,
     target: &ReleaseRef,
     inv: &Invocation,
 ) -> Result<(), HelmError> {
-    let started = Instant::now();
-    let result = ctx.runner.run(inv, ctx.helm.timeout).await;
-    let took = started.elapsed();
+    let (result, times) = ctx.runner.run_timed(inv, ctx.helm.timeout).await;
     let outcome = result.as_ref().map_or_else(|e| e.kind.reason(), |_| "ok");
-    ctx.metrics.helm_ran(inv.action, outcome, took);
-    let ms = took.as_millis() as u64;
+    let ran = times.started_at.map(|_| times.helm());
+    ctx.metrics
+        .helm_ran(inv.action, outcome, times.queue(), ran);
+    let queue_ms = times.queue().as_millis() as u64;
+    let helm_ms = times.helm().as_millis() as u64;
     match &result {
         Ok(_) => {
-            tracing::info!(cr = %cr.key(), release = %target.name, namespace = %target.namespace, action = inv.action, duration_ms = ms, result = "ok", "helm")
+            tracing::info!(cr = %cr.key(), release = %target.name, namespace = %target.namespace, action = inv.action, queue_ms, helm_ms, result = "ok", "helm")
         }
         Err(e) => {
-            tracing::warn!(cr = %cr.key(), release = %target.name, namespace = %target.namespace, action = inv.action, duration_ms = ms, result = e.kind.reason(), error = %e.message, "helm")
+            tracing::warn!(cr = %cr.key(), release = %target.name, namespace = %target.namespace, action = inv.action, queue_ms, helm_ms, result = e.kind.reason(), error = %e.message, "helm")
         }
     }
     result.map(|_| ())

@@ -1,5 +1,6 @@
-//! Prometheus metrics: the original Lostrómos's names, plus durations, helm
-//! processes, releases by state and failures.
+//! Prometheus metrics: the original Lostrómos's names, plus durations (helm's
+//! own run apart from its wait for a slot), helm processes, releases by state
+//! and failures.
 
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -67,6 +68,7 @@ pub struct Metrics {
     delete: ChangeMetrics,
     reconcile_seconds: Family<Labels, Histogram>,
     helm_seconds: Family<Labels, Histogram>,
+    helm_queue_seconds: Family<Labels, Histogram>,
     helm_processes: Family<Labels, Counter>,
     releases_by_status: Family<Labels, Gauge>,
     failures: Family<Labels, Counter>,
@@ -107,8 +109,15 @@ impl Metrics {
             Family::<Labels, Histogram>::new_with_constructor(histogram as fn() -> Histogram);
         registry.register(
             "lostromos_helm_duration_seconds",
-            "helm process duration by action",
+            "helm process duration by action, from its start to its exit",
             helm_seconds.clone(),
+        );
+        let helm_queue_seconds =
+            Family::<Labels, Histogram>::new_with_constructor(histogram as fn() -> Histogram);
+        registry.register(
+            "lostromos_helm_queue_seconds",
+            "Wait for a helm slot (--concurrency) by action, before helm starts",
+            helm_queue_seconds.clone(),
         );
         let helm_processes = Family::<Labels, Counter>::default();
         registry.register(
@@ -137,6 +146,7 @@ impl Metrics {
             delete,
             reconcile_seconds,
             helm_seconds,
+            helm_queue_seconds,
             helm_processes,
             releases_by_status,
             failures,
@@ -150,10 +160,24 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    pub fn helm_ran(&self, action: &'static str, result: &'static str, took: Duration) {
-        self.helm_seconds
-            .get_or_create(&vec![("action", action.to_owned())])
-            .observe(took.as_secs_f64());
+    /// One helm run: `queue` waiting for a slot, then `ran` in helm (`None`
+    /// when no process started: refused at shutdown, or not startable).
+    pub fn helm_ran(
+        &self,
+        action: &'static str,
+        result: &'static str,
+        queue: Duration,
+        ran: Option<Duration>,
+    ) {
+        let labels = vec![("action", action.to_owned())];
+        self.helm_queue_seconds
+            .get_or_create(&labels)
+            .observe(queue.as_secs_f64());
+        if let Some(ran) = ran {
+            self.helm_seconds
+                .get_or_create(&labels)
+                .observe(ran.as_secs_f64());
+        }
         self.helm_processes
             .get_or_create(&vec![
                 ("action", action.to_owned()),
@@ -212,7 +236,12 @@ mod tests {
         m.changed(Change::Create, true, 1700000000.0);
         m.changed(Change::Update, false, 0.0);
         m.reconciled("install", Duration::from_millis(50));
-        m.helm_ran("upgrade", "ok", Duration::from_millis(80));
+        m.helm_ran(
+            "upgrade",
+            "ok",
+            Duration::from_secs(70),
+            Some(Duration::from_millis(80)),
+        );
         m.failed("ValuesRejected");
         m.set_releases(&[("deployed", 3), ("failed", 1)]);
         let text = m.encode();
@@ -230,11 +259,40 @@ mod tests {
             "releases_last_delete_timestamp_utc_seconds",
             "lostromos_reconcile_duration_seconds_bucket{",
             "lostromos_helm_duration_seconds_count{action=\"upgrade\"} 1",
+            "lostromos_helm_queue_seconds_count{action=\"upgrade\"} 1",
             "lostromos_helm_processes_total{action=\"upgrade\",result=\"ok\"} 1",
             "lostromos_releases{status=\"deployed\"} 3",
             "lostromos_failures_total{reason=\"ValuesRejected\"} 1",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
+        }
+    }
+
+    /// helm's own time and the wait for a slot land in their own histograms.
+    #[test]
+    fn helm_time_and_queue_time_are_apart() {
+        let m = Metrics::new();
+        m.helm_ran(
+            "upgrade",
+            "ok",
+            Duration::from_secs(70),
+            Some(Duration::from_millis(800)),
+        );
+        // refused before a process started: a wait, no helm time
+        m.helm_ran("upgrade", "HelmNotStarted", Duration::from_millis(5), None);
+        let text = m.encode();
+        for line in [
+            "lostromos_helm_duration_seconds_sum{action=\"upgrade\"} 0.8",
+            "lostromos_helm_duration_seconds_count{action=\"upgrade\"} 1",
+            "lostromos_helm_duration_seconds_bucket{le=\"1.28\",action=\"upgrade\"} 1",
+            "lostromos_helm_duration_seconds_bucket{le=\"0.64\",action=\"upgrade\"} 0",
+            "lostromos_helm_queue_seconds_sum{action=\"upgrade\"} 70.005",
+            "lostromos_helm_queue_seconds_count{action=\"upgrade\"} 2",
+            "lostromos_helm_queue_seconds_bucket{le=\"0.01\",action=\"upgrade\"} 1",
+            "lostromos_helm_queue_seconds_bucket{le=\"+Inf\",action=\"upgrade\"} 2",
+            "lostromos_helm_processes_total{action=\"upgrade\",result=\"HelmNotStarted\"} 1",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
         }
     }
 }
