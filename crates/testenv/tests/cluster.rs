@@ -219,10 +219,7 @@ fn the_apiserver_stops_restarts_pauses_and_resumes_keeping_its_data() {
     cluster.stop_apiserver();
     assert!(!is_running(first), "kube-apiserver is gone");
     let down = readyz("2s").expect_err("nothing answers while it is stopped");
-    assert!(
-        format!("{down:#}").contains("refused"),
-        "{down:#}"
-    );
+    assert!(format!("{down:#}").contains("refused"), "{down:#}");
     let restarting = Instant::now();
     cluster.start_apiserver().expect("start it again");
     eprintln!("restart took {:?}", restarting.elapsed());

@@ -1,6 +1,8 @@
 //! What `run` checks before it starts: the cluster answers, the watched type
 //! is served, and the settings fit it. Each failure is one message with its fix.
 
+use std::sync::Arc;
+
 use anyhow::{bail, Context as _};
 use kube::api::ApiResource;
 use kube::core::GroupVersion;
@@ -8,6 +10,7 @@ use kube::discovery::{ApiCapabilities, Scope};
 use kube::Client;
 
 use lostromos::config::settings::{Settings, Watched};
+use lostromos::observe::api_calls::{ApiCalls, TrackLayer};
 
 /// The watched type as the API server serves it.
 pub struct Served {
@@ -15,7 +18,8 @@ pub struct Served {
     pub has_status: bool,
 }
 
-pub async fn client(s: &Settings) -> anyhow::Result<Client> {
+/// The client, with every request tracked in `calls` (for `/healthz`).
+pub async fn client(s: &Settings, calls: &Arc<ApiCalls>) -> anyhow::Result<Client> {
     let config = match &s.kubeconfig {
         Some(path) => {
             let kc = kube::config::Kubeconfig::read_from(path)
@@ -26,7 +30,9 @@ pub async fn client(s: &Settings) -> anyhow::Result<Client> {
             .await
             .context("no kubeconfig and not in a cluster; fix: set KUBECONFIG or --kubeconfig")?,
     };
-    Ok(Client::try_from(config)?)
+    Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&TrackLayer(calls.clone()))
+        .build())
 }
 
 /// Finds the watched type on the API server and checks the settings against it.

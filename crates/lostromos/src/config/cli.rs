@@ -166,4 +166,7 @@ pub struct Options {
     /// Log filter, e.g. `info` or `lostromos=debug` (RUST_LOG also works).
     #[arg(long, env = "LOSTROMOS_LOG_LEVEL")]
     pub log_level: Option<String>,
+    /// /healthz fails once a request to the API server has waited this long for an answer (default 2m).
+    #[arg(long, env = "LOSTROMOS_STUCK_AFTER")]
+    pub stuck_after: Option<String>,
 }

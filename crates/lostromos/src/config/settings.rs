@@ -39,6 +39,8 @@ pub struct LeaseSettings {
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 pub const DEFAULT_LEASE_DURATION: Duration = Duration::from_secs(15);
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// A request to the API server unanswered for longer means the process is stuck.
+pub const DEFAULT_STUCK_AFTER: Duration = Duration::from_secs(120);
 
 /// The watched type, before discovery.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,6 +78,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
     pub log_level: Option<String>,
+    /// `/healthz` fails once an API request has waited this long.
+    pub stuck_after: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +137,7 @@ impl Options {
             shutdown_grace: self.shutdown_grace.or(file.shutdown_grace),
             log_format: self.log_format.or(file.log_format),
             log_level: self.log_level.or(file.log_level),
+            stuck_after: self.stuck_after.or(file.stuck_after),
         }
     }
 }
@@ -286,6 +291,7 @@ pub fn validate(o: Options, purpose: Purpose) -> Result<Settings, SettingsError>
     let timeout = dur(&o.timeout, "timeout", DEFAULT_TIMEOUT);
     let lease_duration = dur(&o.lease_duration, "lease-duration", DEFAULT_LEASE_DURATION);
     let shutdown_grace = dur(&o.shutdown_grace, "shutdown-grace", DEFAULT_SHUTDOWN_GRACE);
+    let stuck_after = dur(&o.stuck_after, "stuck-after", DEFAULT_STUCK_AFTER);
     let reconcile_period = dur(
         &o.reconcile_period,
         "reconcile-period",
@@ -373,6 +379,7 @@ pub fn validate(o: Options, purpose: Purpose) -> Result<Settings, SettingsError>
         shutdown_grace,
         log_format,
         log_level: o.log_level,
+        stuck_after,
     })
 }
 

@@ -20,27 +20,38 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
 
-use context::Step;
+use context::{Blocked, Gate, Step};
 pub use context::{Context, ReconcileError, Setup};
 
 use crate::observe::cr::{decision_hash, CrObject, CrView};
-use crate::plan;
+use crate::observe::release_watch::Unseen;
+use crate::plan::{self, ReleaseRef};
 use backoff::Failures;
 use operation::Operation;
+use status::Outcome;
+
+/// The condition reason while the release's Secrets may not be watched.
+pub const FORBIDDEN: &str = "Forbidden";
 
 /// The reconcile entry point for kube-runtime's controller.
 pub async fn reconcile(obj: Arc<CrObject>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     // Before the first full list of releases, "no release" may be wrong.
     ctx.releases.wait_synced().await;
     let uid = obj.uid().unwrap_or_default();
-    let streak = ctx
-        .failures
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&uid)
-        .copied();
-    if let Some(wait) = streak.and_then(|f| f.hold(Instant::now(), decision_hash(&obj))) {
-        return Ok(Action::requeue(wait));
+    match gate(&uid, &ctx).await {
+        Gate::Wait(wait) => return Ok(Action::requeue(wait)),
+        Gate::Now => {}
+        Gate::Backoff => {
+            let streak = ctx
+                .failures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&uid)
+                .copied();
+            if let Some(wait) = streak.and_then(|f| f.hold(Instant::now(), decision_hash(&obj))) {
+                return Ok(Action::requeue(wait));
+            }
+        }
     }
     let mut obj = (*obj).clone();
     // At most a few steps: finalizer, recovery, then the real action.
@@ -52,6 +63,10 @@ pub async fn reconcile(obj: Arc<CrObject>, ctx: Arc<Context>) -> Result<Action, 
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&uid);
+                ctx.blocked
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&uid);
                 return Ok(action);
             }
         }
@@ -59,16 +74,60 @@ pub async fn reconcile(obj: Arc<CrObject>, ctx: Arc<Context>) -> Result<Action, 
     Ok(Action::requeue(Duration::from_secs(1)))
 }
 
-/// Retries a failed CR with capped exponential backoff, independently of others.
+/// Whether a CR whose last failure had a cause outside it may go on.
+async fn gate(uid: &str, ctx: &Context) -> Gate {
+    let Some(blocked) = ctx
+        .blocked
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(uid)
+        .cloned()
+    else {
+        return Gate::Backoff;
+    };
+    let holds = match &blocked {
+        Blocked::ApiUnreachable { .. } => ctx.api.check().await.is_err(),
+        Blocked::ReleasesForbidden { namespace, name } => matches!(
+            ctx.releases.unseen(namespace, name),
+            Some(Unseen::Forbidden(_))
+        ),
+    };
+    let (gate, keep) = blocked.gate(holds);
+    {
+        let mut all = ctx.blocked.lock().unwrap_or_else(|e| e.into_inner());
+        match keep {
+            Some(b) => all.insert(uid.to_owned(), b),
+            None => all.remove(uid),
+        };
+    }
+    if gate == Gate::Now {
+        // the failures were not the CR's: start afresh
+        ctx.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(uid);
+    }
+    gate
+}
+
+/// Retries a failed CR with capped exponential backoff, independently of others;
+/// one that failed for a cause outside it as soon as that cause is gone.
 pub fn error_policy(obj: Arc<CrObject>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
+    let uid = obj.uid().unwrap_or_default();
     let streak = {
         let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let uid = obj.uid().unwrap_or_default();
         let streak = Failures::record(failures.get(&uid), Instant::now(), decision_hash(&obj));
-        failures.insert(uid, streak);
+        failures.insert(uid.clone(), streak);
         streak
     };
-    let (n, delay) = (streak.count, backoff::delay(streak.count));
+    let (n, mut delay) = (streak.count, backoff::delay(streak.count));
+    if let Some(blocked) = Blocked::cause_of(err) {
+        delay = blocked.retry_after(delay);
+        ctx.blocked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(uid, blocked);
+    }
     tracing::warn!(cr = %CrView::from_object(&obj).key(), error = %err, failures = n, retry_in_s = delay.as_secs(), "reconcile failed");
     Action::requeue(delay)
 }
@@ -87,6 +146,14 @@ async fn step(obj: &CrObject, ctx: &Context) -> Result<Step, ReconcileError> {
     if let Some(t) = &target {
         let owner = ObjectRef::from_obj_with(obj, ctx.resource.clone());
         ctx.releases.remember_owner(&t.namespace, &t.name, owner);
+        // Decide nothing on a view of the release that may be stale.
+        match ctx.releases.unseen(&t.namespace, &t.name) {
+            Some(Unseen::Forbidden(message)) => return forbidden(obj, ctx, t, message).await,
+            Some(Unseen::Syncing) => {
+                return Ok(Step::Done(Action::requeue(Duration::from_secs(1))))
+            }
+            None => {}
+        }
     }
     let chart = match act::chart_for(obj, &cr, ctx).await? {
         Ok(chart) => chart,
@@ -100,4 +167,27 @@ async fn step(obj: &CrObject, ctx: &Context) -> Result<Step, ReconcileError> {
     let result = act::act(obj, &cr, ctx, p, release, chart).await;
     ctx.metrics.reconciled(op.label(), started.elapsed());
     result
+}
+
+/// Reports that the release's Secrets may not be watched (a retry, not stalled:
+/// granting the permission fixes it) and fails the reconcile into the backoff.
+async fn forbidden(
+    obj: &CrObject,
+    ctx: &Context,
+    target: &ReleaseRef,
+    message: String,
+) -> Result<Step, ReconcileError> {
+    ctx.metrics.failed(FORBIDDEN);
+    let outcome = Outcome::Failed {
+        reason: FORBIDDEN.into(),
+        message: message.clone(),
+        stalled: false,
+        release: None,
+    };
+    report::report(obj, ctx, &outcome).await?;
+    Err(ReconcileError::ReleasesForbidden {
+        namespace: target.namespace.clone(),
+        name: target.name.clone(),
+        message,
+    })
 }
