@@ -84,31 +84,45 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Opt
     }
 }
 
-/// One test's namespace on the shared cluster, with the suite's CRDs installed.
-pub struct TestNs {
-    pub cluster: &'static Cluster,
+/// One test's namespace, with the suite's CRDs installed: on the shared
+/// cluster ([`TestNs::new`]), or on a cluster of the test's own ([`TestNs::on`]).
+pub struct TestNs<'c> {
+    pub cluster: &'c Cluster,
     pub ns: String,
 }
 
-impl TestNs {
+impl TestNs<'static> {
     pub fn new(prefix: &str) -> Self {
         let cluster = testenv::shared();
         static CRDS: OnceLock<()> = OnceLock::new();
-        CRDS.get_or_init(|| {
-            let crd = repo_root().join("integration/fixtures/widgets-crd.yaml");
-            cluster
-                .kubectl(["apply", "-f", &crd.to_string_lossy()])
-                .expect("apply CRDs");
-            cluster
-                .kubectl([
-                    "wait",
-                    "--for=condition=Established",
-                    "--timeout=60s",
-                    "crd/widgets.test.lostromos.dev",
-                    "crd/clusterwidgets.test.lostromos.dev",
-                ])
-                .expect("CRDs established");
-        });
+        CRDS.get_or_init(|| install_crds(cluster));
+        let ns = cluster.create_namespace(prefix).expect("namespace");
+        Self { cluster, ns }
+    }
+}
+
+/// Applies the suite's CRDs and waits until they are served.
+fn install_crds(cluster: &Cluster) {
+    let crd = repo_root().join("integration/fixtures/widgets-crd.yaml");
+    cluster
+        .kubectl(["apply", "-f", &crd.to_string_lossy()])
+        .expect("apply CRDs");
+    cluster
+        .kubectl([
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/widgets.test.lostromos.dev",
+            "crd/clusterwidgets.test.lostromos.dev",
+        ])
+        .expect("CRDs established");
+}
+
+impl<'c> TestNs<'c> {
+    /// A namespace on `cluster` (a test's own, e.g. one whose API server it
+    /// stops), installing the CRDs there first.
+    pub fn on(cluster: &'c Cluster, prefix: &str) -> Self {
+        install_crds(cluster);
         let ns = cluster.create_namespace(prefix).expect("namespace");
         Self { cluster, ns }
     }
@@ -389,7 +403,11 @@ exec '{helm}' "$@"
             .arg(self.dir.path().join("helm"))
             .env("KUBECONFIG", &self.kubeconfig)
             .env("TMPDIR", self.tmp_dir())
-            .env("RUST_LOG", "info,lostromos=debug,kube=warn")
+            // as the default filter: kube's own per-retry warnings and errors are off
+            .env(
+                "RUST_LOG",
+                "info,lostromos=debug,kube=warn,kube_runtime::watcher=error,kube_client::client::builder=off",
+            )
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))

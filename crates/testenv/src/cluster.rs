@@ -7,9 +7,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
 use tempfile::TempDir;
 
 use crate::binaries::Binaries;
@@ -47,8 +50,12 @@ const LOG_TAIL: usize = 30;
 /// [`Cluster::start_in`] on the same parent directory.
 pub struct Cluster {
     // Fields drop in declaration order: the processes die before the directory goes.
-    apiserver: Process,
+    /// Behind a lock so a test can stop and restart it through `&self`.
+    apiserver: Mutex<Process>,
     etcd: Process,
+    /// kube-apiserver's flags, to start it again exactly as before.
+    apiserver_args: Vec<OsString>,
+    apiserver_port: u16,
     server_url: String,
     admin_token: String,
     unprivileged_token: String,
@@ -129,38 +136,31 @@ impl Cluster {
         let etcd = Process::start("etcd", etcd, &path.join("etcd.log"))?;
         wait_for_port(&[&etcd], etcd_port, deadline)?;
 
-        let mut apiserver = Command::new(&binaries.kube_apiserver);
-        apiserver
-            .arg(format!("--etcd-servers={etcd_url}"))
-            .arg("--bind-address=127.0.0.1")
-            .arg(format!("--secure-port={apiserver_port}"))
-            .arg("--advertise-address=127.0.0.1")
-            .arg(flag("cert-dir", path.join("certs")))
-            .arg(flag("tls-cert-file", &pki.serving_cert))
-            .arg(flag("tls-private-key-file", &pki.serving_key))
-            .arg(flag("token-auth-file", &tokens))
-            .arg("--authorization-mode=RBAC")
-            .arg("--service-cluster-ip-range=10.0.0.0/24")
-            .arg("--service-account-issuer=https://kubernetes.default.svc")
-            .arg(flag("service-account-key-file", &pki.service_account_pub))
-            .arg(flag(
-                "service-account-signing-key-file",
-                &pki.service_account_key,
-            ))
+        let apiserver_args: Vec<OsString> = vec![
+            format!("--etcd-servers={etcd_url}").into(),
+            "--bind-address=127.0.0.1".into(),
+            format!("--secure-port={apiserver_port}").into(),
+            "--advertise-address=127.0.0.1".into(),
+            flag("cert-dir", path.join("certs")),
+            flag("tls-cert-file", &pki.serving_cert),
+            flag("tls-private-key-file", &pki.serving_key),
+            flag("token-auth-file", &tokens),
+            "--authorization-mode=RBAC".into(),
+            "--service-cluster-ip-range=10.0.0.0/24".into(),
+            "--service-account-issuer=https://kubernetes.default.svc".into(),
+            flag("service-account-key-file", &pki.service_account_pub),
+            flag("service-account-signing-key-file", &pki.service_account_key),
             // Without the token controller no namespace has a `default`
             // ServiceAccount, and this plugin would then reject every pod.
-            .arg("--disable-admission-plugins=ServiceAccount")
-            .arg("--allow-privileged=true")
+            "--disable-admission-plugins=ServiceAccount".into(),
+            "--allow-privileged=true".into(),
             // Faster start; request fairness is irrelevant here.
-            .arg("--enable-priority-and-fairness=false")
+            "--enable-priority-and-fairness=false".into(),
             // The `kubernetes` Service endpoint cannot be a loopback address;
             // without this the apiserver logs that error every few seconds.
-            .arg("--endpoint-reconciler-type=none");
-        let apiserver = Process::start(
-            "kube-apiserver",
-            apiserver,
-            &path.join("kube-apiserver.log"),
-        )?;
+            "--endpoint-reconciler-type=none".into(),
+        ];
+        let apiserver = start_apiserver(binaries, &apiserver_args, path)?;
 
         let server_url = format!("https://127.0.0.1:{apiserver_port}");
         let ca_pem = std::fs::read(&pki.ca_cert)
@@ -187,8 +187,10 @@ impl Cluster {
         )?;
 
         let cluster = Cluster {
-            apiserver,
+            apiserver: Mutex::new(apiserver),
             etcd,
+            apiserver_args,
+            apiserver_port,
             server_url,
             admin_token,
             unprivileged_token,
@@ -205,7 +207,7 @@ impl Cluster {
     /// Polls `/readyz` (through kubectl and the admin kubeconfig, which checks
     /// the kubeconfig too) until it answers 200.
     fn wait_ready(&self, port: u16, deadline: Instant) -> Result<()> {
-        wait_for_port(&[&self.etcd, &self.apiserver], port, deadline)?;
+        wait_for_port(&[&self.etcd, &*self.apiserver()], port, deadline)?;
         loop {
             let Err(not_ready) = self.kubectl(["get", "--raw=/readyz", "--request-timeout=5s"])
             else {
@@ -216,16 +218,67 @@ impl Cluster {
                 bail!(
                     "kube-apiserver not ready after {START_TIMEOUT:?}: {not_ready:#}\n\
                      kube-apiserver log:\n{}",
-                    self.apiserver.log_tail(LOG_TAIL)
+                    self.apiserver().log_tail(LOG_TAIL)
                 );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
+    fn apiserver(&self) -> MutexGuard<'_, Process> {
+        self.apiserver
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Fails, quoting its log, if etcd or kube-apiserver has exited.
     pub fn check_alive(&self) -> Result<()> {
-        check_running(&[&self.etcd, &self.apiserver])
+        check_running(&[&self.etcd, &*self.apiserver()])
+    }
+
+    /// SIGKILLs kube-apiserver, as in a crash, and reaps it; etcd keeps running
+    /// with every object. Clients see refused connections until
+    /// [`Cluster::start_apiserver`].
+    pub fn stop_apiserver(&self) {
+        self.apiserver().stop();
+    }
+
+    /// Starts kube-apiserver again after [`Cluster::stop_apiserver`], on the
+    /// same port with the same certificates and tokens (so every kubeconfig
+    /// still works), and returns once its `/readyz` answers 200. Its log is
+    /// appended to the same file.
+    pub fn start_apiserver(&self) -> Result<()> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        {
+            let mut current = self.apiserver();
+            if current.exit_status().is_none() {
+                bail!("kube-apiserver (pid {}) is still running", current.pid());
+            }
+            *current = start_apiserver(self.binaries, &self.apiserver_args, self.dir.path())?;
+        }
+        self.wait_ready(self.apiserver_port, deadline)
+    }
+
+    /// SIGSTOPs kube-apiserver: connections stay open and new ones are
+    /// accepted by the kernel, but nothing answers (a hung server, or a
+    /// network that drops packets) until [`Cluster::resume_apiserver`].
+    pub fn pause_apiserver(&self) -> Result<()> {
+        self.signal_apiserver(Signal::SIGSTOP)
+    }
+
+    /// SIGCONTs a kube-apiserver paused with [`Cluster::pause_apiserver`].
+    pub fn resume_apiserver(&self) -> Result<()> {
+        self.signal_apiserver(Signal::SIGCONT)
+    }
+
+    fn signal_apiserver(&self, signal: Signal) -> Result<()> {
+        let apiserver = self.apiserver();
+        // Only while it is unreaped is its pid (= its group id) ours to signal.
+        if let Some(status) = apiserver.exit_status() {
+            bail!("kube-apiserver has exited ({status}); cannot send {signal}");
+        }
+        killpg(Pid::from_raw(apiserver.pid() as i32), signal)
+            .with_context(|| format!("sending {signal} to kube-apiserver"))
     }
 
     /// Path of a kubeconfig for the admin (group `system:masters`). It also
@@ -264,9 +317,9 @@ impl Cluster {
         self.etcd.pid()
     }
 
-    /// Process id of kube-apiserver.
+    /// Process id of kube-apiserver (a new one after [`Cluster::start_apiserver`]).
     pub fn apiserver_pid(&self) -> u32 {
-        self.apiserver.pid()
+        self.apiserver().pid()
     }
 
     /// The cluster's directory (certificates, logs, etcd data, kubeconfigs).
@@ -377,10 +430,18 @@ impl Cluster {
     /// cluster that is never dropped (see [`crate::shared`]). Never blocks on
     /// a process another thread is using.
     pub(crate) fn stop_in_place(&self) {
-        self.apiserver.kill();
+        if let Ok(apiserver) = self.apiserver.try_lock() {
+            apiserver.kill();
+        }
         self.etcd.kill();
         let _ = std::fs::remove_dir_all(self.dir.path());
     }
+}
+
+fn start_apiserver(binaries: &Binaries, args: &[OsString], dir: &Path) -> Result<Process> {
+    let mut command = Command::new(&binaries.kube_apiserver);
+    command.args(args);
+    Process::start("kube-apiserver", command, &dir.join("kube-apiserver.log"))
 }
 
 fn flag(name: &str, path: impl AsRef<Path>) -> OsString {

@@ -91,9 +91,14 @@ pub(crate) struct Process {
 }
 
 impl Process {
-    /// Starts `command` with stdin closed and stdout+stderr appended to `log`.
+    /// Starts `command` with stdin closed and stdout+stderr appended to `log`
+    /// (a restarted process adds to its predecessor's log).
     pub(crate) fn start(name: &'static str, mut command: Command, log: &Path) -> Result<Process> {
-        let out = File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let out = File::options()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("opening {}", log.display()))?;
         let err = out
             .try_clone()
             .with_context(|| format!("duplicating {}", log.display()))?;
@@ -132,6 +137,12 @@ impl Process {
             Err(TryLockError::WouldBlock) => return,
         };
         kill_group(self.pid, child);
+    }
+
+    /// SIGKILLs the process group and reaps the child, waiting for any other
+    /// thread that holds it.
+    pub(crate) fn stop(&self) {
+        kill_group(self.pid, self.lock());
     }
 
     /// The last `lines` lines of the process's output.

@@ -192,3 +192,59 @@ fn the_shared_cluster_is_started_once() {
     assert!(names.contains(&format!("namespace/{a}")) && names.contains(&format!("namespace/{b}")));
     assert!(first.create_namespace("Not_A_Label").is_err());
 }
+
+#[test]
+fn the_apiserver_stops_restarts_pauses_and_resumes_keeping_its_data() {
+    let cluster = Cluster::start().expect("start cluster");
+    let ns = cluster.create_namespace("outage").expect("namespace");
+    cluster
+        .kubectl([
+            "-n",
+            &ns,
+            "create",
+            "configmap",
+            "kept",
+            "--from-literal=k=v",
+        ])
+        .expect("create a configmap");
+    let readyz = |timeout: &str| {
+        cluster.kubectl([
+            "get".to_owned(),
+            "--raw=/readyz".to_owned(),
+            format!("--request-timeout={timeout}"),
+        ])
+    };
+
+    let first = cluster.apiserver_pid();
+    cluster.stop_apiserver();
+    assert!(!is_running(first), "kube-apiserver is gone");
+    let down = readyz("2s").expect_err("nothing answers while it is stopped");
+    assert!(format!("{down:#}").contains("refused"), "{down:#}");
+    let restarting = Instant::now();
+    cluster.start_apiserver().expect("start it again");
+    eprintln!("restart took {:?}", restarting.elapsed());
+    assert_ne!(cluster.apiserver_pid(), first);
+    assert!(cluster.start_apiserver().is_err(), "it is already running");
+    // Same port, certificates and tokens: the kubeconfig still works; etcd kept the data.
+    let kept = cluster
+        .kubectl([
+            "-n",
+            &ns,
+            "get",
+            "configmap",
+            "kept",
+            "-o",
+            "jsonpath={.data.k}",
+        ])
+        .expect("read the configmap back");
+    assert_eq!(kept, "v");
+
+    cluster.pause_apiserver().expect("pause");
+    let hung = readyz("2s").expect_err("a paused apiserver answers nothing");
+    let hung = format!("{hung:#}");
+    assert!(!hung.contains("refused"), "{hung}");
+    assert!(hung.to_lowercase().contains("timeout"), "{hung}");
+    cluster.resume_apiserver().expect("resume");
+    readyz("20s").expect("it answers again once resumed");
+    cluster.check_alive().expect("both still run");
+}

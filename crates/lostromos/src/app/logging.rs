@@ -4,9 +4,11 @@ use std::io::IsTerminal;
 
 use lostromos::config::settings::{LogFormat, Settings};
 
-/// The default filter: kube-runtime's own watcher warnings repeat every retry,
-/// and Lostrómos logs watch trouble itself, rate-limited.
-const DEFAULT_FILTER: &str = "info,kube=warn,kube_runtime::watcher=error";
+/// The default filter: kube-runtime's own watcher warnings and kube's client
+/// trace of each failed request repeat every retry; Lostrómos logs watch
+/// trouble itself, rate-limited, and reports failed requests where they matter.
+const DEFAULT_FILTER: &str =
+    "info,kube=warn,kube_runtime::watcher=error,kube_client::client::builder=off";
 
 pub fn init(s: &Settings) {
     let filter = s

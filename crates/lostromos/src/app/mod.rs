@@ -20,6 +20,7 @@ use lostromos::reconcile::events::Events;
 use leader::Leadership;
 use lostromos::config::settings::{Settings, HELM_GRACE};
 use lostromos::helm::process::deadline_for;
+use lostromos::observe::api_probe::ApiProbe;
 use lostromos::plan::PlanSettings;
 use lostromos::reconcile::{Context, Setup};
 use lostromos::serve::http::{self, listen_address, Probe};
@@ -48,7 +49,10 @@ fn plan_settings(s: &Settings, cr_kind: String) -> PlanSettings {
 }
 
 pub async fn run(s: Settings) -> anyhow::Result<()> {
-    let probe = Arc::new(Probe::default());
+    let probe = Arc::new(Probe {
+        stuck_after: s.stuck_after,
+        ..Probe::default()
+    });
     let stop = Stop::on_signals();
     let listener = tokio::net::TcpListener::bind(listen_address(&s.listen))
         .await
@@ -60,7 +64,10 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
     let work = helm::work_dir()?;
     let runner = Arc::new(helm::runner(&s, work.path(), s.concurrency));
     let helm = helm::detect(&runner, &s.helm_binary).await?;
-    let client = preflight::client(&s).await?;
+    let client = preflight::client(&s, &probe.calls).await?;
+    let api = Arc::new(ApiProbe::new(client.clone()));
+    let _ = probe.api.set(api.clone());
+    tokio::spawn(probe.watches.clone().settle_forever(api.clone()));
     let watched = s.watched.clone().context("no watched type")?;
     let served = preflight::served(&client, &s, &watched).await?;
     let resource = served.resource.clone();
@@ -129,8 +136,9 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
         work_dir: work.path().to_path_buf(),
         index_catch_up: INDEX_CATCH_UP,
         metrics: probe.metrics.clone(),
+        api,
     }));
-    let controllers = watches::run_controllers(&client, &s, ctx, halt.clone());
+    let controllers = watches::run_controllers(&client, &s, ctx, &probe.watches, halt.clone());
 
     // shutdown
     shutdown::run_until_halted(

@@ -2,6 +2,7 @@
 //! answers, the watched type served, the settings fitting it, and every
 //! permission the controller needs. Each failure is one message with its fix.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
@@ -16,6 +17,7 @@ use kube::Client;
 
 use super::permissions::{self, Need, Scopes};
 use lostromos::config::settings::{Settings, Watched};
+use lostromos::observe::api_calls::{ApiCalls, TrackLayer};
 
 /// How long the first request may take before the server counts as unreachable.
 const REACH_TIMEOUT: Duration = Duration::from_secs(15);
@@ -27,8 +29,8 @@ pub struct Served {
     pub has_status: bool,
 }
 
-/// A client for the configured cluster, once its API server has answered.
-pub async fn client(s: &Settings) -> anyhow::Result<Client> {
+/// The client, with every request tracked in `calls` (for `/healthz`).
+pub async fn client(s: &Settings, calls: &Arc<ApiCalls>) -> anyhow::Result<Client> {
     let config = match &s.kubeconfig {
         Some(path) => {
             let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| {
@@ -45,7 +47,9 @@ pub async fn client(s: &Settings) -> anyhow::Result<Client> {
         None => kube::Config::infer().await.map_err(|e| no_kubeconfig(&e))?,
     };
     let url = config.cluster_url.to_string();
-    let client = Client::try_from(config)?;
+    let client = kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&TrackLayer(calls.clone()))
+        .build();
     match tokio::time::timeout(REACH_TIMEOUT, client.apiserver_version()).await {
         Ok(Ok(_)) => Ok(client),
         Ok(Err(kube::Error::Api(s))) if s.code == 401 => bail!(

@@ -14,12 +14,14 @@ use kube::Client;
 use lostromos::config::settings::Settings;
 use lostromos::observe::cr::{decision_hash, CrObject};
 use lostromos::observe::release_watch::{self, Releases};
+use lostromos::observe::watch_health::{self, Watches};
 use lostromos::reconcile::{self, Context};
 use lostromos::serve::http::Probe;
 
 use super::shutdown::Halt;
 
-/// Starts the release Secret watches; `/readyz` turns ready once all have listed.
+/// Starts the release Secret watches; `/readyz` turns ready once all have listed
+/// (or are refused, which `/readyz` then names).
 pub fn releases(
     client: &Client,
     s: &Settings,
@@ -32,15 +34,9 @@ pub fn releases(
         (None, false) => s.namespaces.iter().cloned().map(Some).collect(),
         (None, true) => vec![None],
     };
-    let releases = Releases::new(resource.clone(), scopes.len());
+    let releases = Releases::new(resource.clone(), scopes, &probe.watches);
     let _ = probe.releases.set(releases.clone());
-    for scope in scopes {
-        tokio::spawn(release_watch::watch_scope(
-            client.clone(),
-            releases.clone(),
-            scope,
-        ));
-    }
+    release_watch::spawn_watches(client, &releases);
     {
         let (releases, probe) = (releases.clone(), probe.clone());
         tokio::spawn(async move {
@@ -52,31 +48,49 @@ pub fn releases(
 }
 
 /// One controller per watched namespace (a CR lives in exactly one, so
-/// per-object exclusivity still holds), all stopping on `halt`.
-pub async fn run_controllers(client: &Client, s: &Settings, ctx: Arc<Context>, halt: Halt) {
+/// per-object exclusivity still holds), all stopping on `halt`. Each CR watch
+/// retries with the capped backoff and reports to `watches`.
+pub async fn run_controllers(
+    client: &Client,
+    s: &Settings,
+    ctx: Arc<Context>,
+    watches: &Watches,
+    halt: Halt,
+) {
     let resource = ctx.resource.clone();
     let mut wc = watcher::Config::default();
     if let Some(sel) = &s.selector {
         wc = wc.labels(sel);
     }
-    let apis: Vec<Api<CrObject>> = if s.namespaces.is_empty() {
-        vec![Api::all_with(client.clone(), &resource)]
+    let apis: Vec<(Api<CrObject>, String)> = if s.namespaces.is_empty() {
+        let all = format!("{} in all namespaces", resource.kind);
+        vec![(Api::all_with(client.clone(), &resource), all)]
     } else {
         s.namespaces
             .iter()
-            .map(|ns| Api::namespaced_with(client.clone(), ns, &resource))
+            .map(|ns| {
+                let api = Api::namespaced_with(client.clone(), ns, &resource);
+                (api, format!("{} in namespace {ns}", resource.kind))
+            })
             .collect()
     };
-    let controllers = apis.into_iter().map(|api| {
+    let controllers = apis.into_iter().map(|(api, what)| {
         let writer = Writer::new(resource.clone());
         let reader = writer.as_reader();
+        let health = watches.add(what);
         // Only changes that can change a decision wake a CR: not our status writes.
+        // (retried with the capped backoff below: the controller backs its
+        // trigger streams off itself, so a second backoff here would add up)
         let crs = watcher(api, wc.clone())
-            .default_backoff()
+            .inspect(move |item| match item {
+                Ok(_) => health.ok(),
+                Err(e) => health.error(e),
+            })
             .reflect(writer)
             .applied_objects()
             .predicate_filter(decision_hash, Default::default());
         Controller::for_stream_with(crs, reader, resource.clone())
+            .trigger_backoff(watch_health::backoff())
             .reconcile_on(ctx.releases.triggers())
             .graceful_shutdown_on(halt.clone())
             .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())

@@ -250,6 +250,10 @@ pub struct RunOptions {
     #[arg(long, env = "LOSTROMOS_SHUTDOWN_GRACE", help_heading = SERVING, value_name = "DURATION")]
     #[serde(deserialize_with = "duration")]
     pub shutdown_grace: Option<String>,
+    /// /healthz fails once a request to the API server has waited this long for an answer (default 2m).
+    #[arg(long, env = "LOSTROMOS_STUCK_AFTER", help_heading = SERVING, value_name = "DURATION")]
+    #[serde(deserialize_with = "duration")]
+    pub stuck_after: Option<String>,
 }
 
 impl Options {

@@ -43,6 +43,8 @@ pub struct LeaseSettings {
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 pub const DEFAULT_LEASE_DURATION: Duration = Duration::from_secs(15);
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// A request to the API server unanswered for longer means the process is stuck.
+pub const DEFAULT_STUCK_AFTER: Duration = Duration::from_secs(120);
 
 /// The watched type, before discovery.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,6 +82,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
     pub log_level: Option<String>,
+    /// `/healthz` fails once an API request has waited this long.
+    pub stuck_after: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +168,7 @@ impl RunOptions {
             lease_namespace: self.lease_namespace.or(file.lease_namespace),
             lease_duration: self.lease_duration.or(file.lease_duration),
             shutdown_grace: self.shutdown_grace.or(file.shutdown_grace),
+            stuck_after: self.stuck_after.or(file.stuck_after),
         }
     }
 }
@@ -229,6 +234,7 @@ pub fn validate(o: Options, purpose: Purpose) -> Result<Settings, SettingsError>
         listen: serving.listen,
         lease: serving.lease,
         shutdown_grace: serving.shutdown_grace,
+        stuck_after: serving.stuck_after,
         log_format: logging.format,
         log_level: logging.level,
     })
@@ -412,6 +418,7 @@ struct ServingSection {
     listen: String,
     lease: Option<LeaseSettings>,
     shutdown_grace: Duration,
+    stuck_after: Duration,
 }
 
 fn serving(o: &RunOptions, problems: &mut Vec<String>) -> ServingSection {
@@ -451,6 +458,7 @@ fn serving(o: &RunOptions, problems: &mut Vec<String>) -> ServingSection {
             DEFAULT_SHUTDOWN_GRACE,
             problems,
         ),
+        stuck_after: duration(&o.stuck_after, "stuck-after", DEFAULT_STUCK_AFTER, problems),
     }
 }
 

@@ -1,7 +1,11 @@
 //! What is there: the CRs (a plain view for decisions) and the state of every
-//! helm release, read from helm's own release Secrets through a watch.
+//! helm release, read from helm's own release Secrets through a watch; and
+//! whether the API server and the watches are healthy.
 
+pub mod api_calls;
+pub mod api_probe;
 pub mod cr;
 pub mod release_index;
 pub mod release_record;
 pub mod release_watch;
+pub mod watch_health;

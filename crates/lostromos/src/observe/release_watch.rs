@@ -1,7 +1,9 @@
 //! The live view of helm releases: metadata-only watches on helm's release
 //! Secrets feed a `ReleaseIndex`; each change also triggers the CR it belongs to.
+//! Each scope's watch health says when that view cannot be trusted.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -17,15 +19,38 @@ use tokio::sync::{broadcast, watch};
 
 use crate::observe::cr::CrObject;
 use crate::observe::release_index::{ReleaseIndex, ReleaseState, SecretMeta};
+use crate::observe::watch_health::{self, Cause, WatchHealth, Watches};
 use crate::plan::labels;
+
+/// How long a release watch lasts before the API server ends it and it is
+/// started again (resumed, not listed): a permission lost meanwhile shows by
+/// then. kube's default is 290 s.
+pub const WATCH_TIMEOUT_SECS: u32 = 60;
+
+/// Where releases live and are watched: one namespace, or all of them.
+struct Scope {
+    namespace: Option<String>,
+    health: Arc<WatchHealth>,
+    /// Listed once: before that, a missing release may just not be seen yet.
+    synced: AtomicBool,
+}
+
+/// Why the index cannot be trusted for a release.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unseen {
+    /// The scope's watch is refused: the index may be stale. The message names
+    /// the missing permission and its fix.
+    Forbidden(String),
+    /// The scope has not been listed yet.
+    Syncing,
+}
 
 /// Shared, always-current release state.
 pub struct Releases {
     index: RwLock<ReleaseIndex>,
-    /// Bumped on every change, so waiters can wake.
+    /// Bumped on every change (and every watch error), so waiters can wake.
     changes: watch::Sender<u64>,
-    /// Scopes whose first list has not finished yet.
-    unsynced: watch::Sender<usize>,
+    scopes: Vec<Scope>,
     triggers: broadcast::Sender<ObjectRef<CrObject>>,
     /// Which CR each release belongs to, learned as CRs are reconciled (label
     /// values may be shortened, so they cannot always name the CR).
@@ -34,11 +59,28 @@ pub struct Releases {
 }
 
 impl Releases {
-    pub fn new(cr_resource: ApiResource, scopes: usize) -> Arc<Self> {
+    /// The index for release `scopes` (namespaces; `None` for all), with their
+    /// watches' health registered in `watches`.
+    pub fn new(
+        cr_resource: ApiResource,
+        scopes: Vec<Option<String>>,
+        watches: &Watches,
+    ) -> Arc<Self> {
+        let scopes = scopes
+            .into_iter()
+            .map(|namespace| Scope {
+                health: watches.add(format!(
+                    "Secrets (helm releases) {}",
+                    in_scope(namespace.as_deref())
+                )),
+                namespace,
+                synced: AtomicBool::new(false),
+            })
+            .collect();
         Arc::new(Self {
             index: RwLock::default(),
             changes: watch::channel(0).0,
-            unsynced: watch::channel(scopes).0,
+            scopes,
             triggers: broadcast::channel(4096).0,
             owners: RwLock::default(),
             cr_resource,
@@ -59,11 +101,37 @@ impl Releases {
             .managed_by_status()
     }
 
-    /// Waits until every scope has been listed once: before that, a missing
-    /// release may just not be seen yet, and acting on it would reinstall.
+    /// Waits until every scope has been listed once, or is refused (then
+    /// reconciles report that): before that, a missing release may just not be
+    /// seen yet, and acting on it would reinstall.
     pub async fn wait_synced(&self) {
-        let mut rx = self.unsynced.subscribe();
-        let _ = rx.wait_for(|n| *n == 0).await;
+        let mut rx = self.changes.subscribe();
+        let _ = rx
+            .wait_for(|_| {
+                self.scopes
+                    .iter()
+                    .all(|s| s.synced.load(Ordering::Relaxed) || forbidden(&s.health).is_some())
+            })
+            .await;
+    }
+
+    /// Why release `namespace/name` cannot be seen as it is now, if it cannot:
+    /// then nothing may be decided on it.
+    pub fn unseen(&self, namespace: &str, name: &str) -> Option<Unseen> {
+        let scope = self
+            .scopes
+            .iter()
+            .find(|s| s.namespace.as_deref().is_none_or(|n| n == namespace))?;
+        if let Some((verb, message)) = forbidden(&scope.health) {
+            return Some(Unseen::Forbidden(forbidden_message(
+                scope.namespace.as_deref(),
+                namespace,
+                name,
+                verb,
+                &message,
+            )));
+        }
+        (!scope.synced.load(Ordering::Relaxed)).then_some(Unseen::Syncing)
     }
 
     /// Waits (at most `timeout`) until `done` holds for the release, e.g. until the
@@ -146,37 +214,94 @@ impl Releases {
         }
     }
 
+    /// Triggers every known CR whose release lives in `scope`.
+    fn trigger_scope(&self, scope: &Scope) {
+        let owners: Vec<ObjectRef<CrObject>> = self
+            .owners
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|((ns, _), _)| scope.namespace.as_deref().is_none_or(|s| s == ns))
+            .map(|(_, owner)| owner.clone())
+            .collect();
+        for owner in owners {
+            let _ = self.triggers.send(owner);
+        }
+    }
+
     fn changed(&self) {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Applies one watch event of `scope` to the index.
-    pub(crate) fn apply(
-        &self,
-        scope: Option<&str>,
-        event: Event<PartialObjectMeta<Secret>>,
-        synced_once: &mut bool,
-    ) {
+    /// Applies one event to the first scope, as its watch would (for tests).
+    #[cfg(test)]
+    pub(crate) fn feed(&self, event: Event<PartialObjectMeta<Secret>>) {
+        if let Some(scope) = self.scopes.first() {
+            self.apply(scope, event);
+        }
+    }
+
+    fn apply(&self, scope: &Scope, event: Event<PartialObjectMeta<Secret>>) {
+        let namespace = scope.namespace.as_deref();
         {
             let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
             match &event {
                 Event::Apply(s) => index.apply(&meta(s)),
                 Event::Delete(s) => index.delete(&meta(s)),
-                Event::Init => index.relist_begin(scope),
-                Event::InitApply(s) => index.relist_item(scope, meta(s)),
-                Event::InitDone => index.relist_done(scope),
+                Event::Init => index.relist_begin(namespace),
+                Event::InitApply(s) => index.relist_item(namespace, meta(s)),
+                Event::InitDone => index.relist_done(namespace),
             }
         }
         match &event {
             Event::Apply(s) | Event::Delete(s) | Event::InitApply(s) => self.trigger(&meta(s)),
-            Event::InitDone if !*synced_once => {
-                *synced_once = true;
-                self.unsynced.send_modify(|n| *n = n.saturating_sub(1));
-            }
-            _ => {}
+            Event::InitDone => scope.synced.store(true, Ordering::Relaxed),
+            Event::Init => {}
         }
         self.changed();
     }
+}
+
+/// `in namespace x`, or `in all namespaces`.
+fn in_scope(namespace: Option<&str>) -> String {
+    match namespace {
+        Some(ns) => format!("in namespace {ns}"),
+        None => "in all namespaces".into(),
+    }
+}
+
+/// The verb refused and the API server's words, while a watch is refused.
+fn forbidden(health: &WatchHealth) -> Option<(&'static str, String)> {
+    match health.failing()?.cause {
+        Cause::Forbidden { verb, message } => Some((verb, message)),
+        _ => None,
+    }
+}
+
+/// The condition message for a release whose Secrets cannot be watched: the
+/// missing permission (verb, resource, namespace) and where to grant it.
+fn forbidden_message(
+    scope: Option<&str>,
+    namespace: &str,
+    name: &str,
+    verb: &str,
+    said: &str,
+) -> String {
+    let (where_, grant) = match scope {
+        Some(ns) => (
+            format!("in namespace {ns}"),
+            format!("a Role in namespace {ns}"),
+        ),
+        None => ("in all namespaces".to_owned(), "a ClusterRole".to_owned()),
+    };
+    format!(
+        "Lostrómos may not {verb} secrets {where_}, where helm keeps release {namespace}/{name} \
+         (the API server said: {said}); it does not act on a stale view of the release and \
+         retries with backoff. Fix: grant get, list and watch on secrets to Lostrómos's \
+         identity in {grant} (the lostromos chart's RBAC does for the namespaces it is given; \
+         or add the rule through the chart's rbac.extraRules)"
+    )
 }
 
 fn meta(s: &PartialObjectMeta<Secret>) -> SecretMeta {
@@ -188,22 +313,76 @@ fn meta(s: &PartialObjectMeta<Secret>) -> SecretMeta {
     }
 }
 
-/// Watches release Secrets in one scope (a namespace, or all) until the process
-/// ends; watch errors are retried with kube's default backoff.
-pub async fn watch_scope(client: Client, releases: Arc<Releases>, scope: Option<String>) {
-    let api: Api<PartialObjectMeta<Secret>> = match &scope {
+/// Starts one watch of release Secrets per scope, each running until the
+/// process ends; errors are retried with the watches' capped backoff and
+/// logged rate-limited.
+pub fn spawn_watches(client: &Client, releases: &Arc<Releases>) {
+    for i in 0..releases.scopes.len() {
+        tokio::spawn(watch_scope(client.clone(), releases.clone(), i));
+    }
+}
+
+async fn watch_scope(client: Client, releases: Arc<Releases>, i: usize) {
+    let scope = &releases.scopes[i];
+    let api: Api<PartialObjectMeta<Secret>> = match &scope.namespace {
         Some(ns) => Api::namespaced(client, ns),
         None => Api::all(client),
     };
-    let config = watcher::Config::default().labels("owner=helm");
-    let mut stream = watcher(api, config).default_backoff().boxed();
-    let mut synced_once = false;
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(event) => releases.apply(scope.as_deref(), event, &mut synced_once),
-            Err(e) => {
-                tracing::warn!(scope = scope.as_deref().unwrap_or("*"), error = %e, "release watch failed; retrying")
-            }
+    let config = watcher::Config::default()
+        .labels("owner=helm")
+        .timeout(WATCH_TIMEOUT_SECS);
+    let mut stream = watcher(api, config)
+        .backoff(watch_health::backoff())
+        .boxed();
+    loop {
+        tokio::select! {
+            item = stream.next() => match item {
+                None => return,
+                Some(Ok(event)) => {
+                    // after a relist, the view is whole (and the watch well) once it is done
+                    let whole = !matches!(event, Event::Init | Event::InitApply(_));
+                    releases.apply(scope, event);
+                    if whole {
+                        scope.health.ok();
+                    }
+                }
+                Some(Err(e)) => {
+                    scope.health.error(&e);
+                    // a refused scope no longer holds up reconciles waiting for its list
+                    releases.changed();
+                }
+            },
+            // CRs held back while the scope was refused go on now, not after their backoff
+            () = scope.health.permitted() => releases.trigger_scope(scope),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_forbidden_message_names_verb_resource_namespace_and_fix() {
+        let m = forbidden_message(
+            Some("team-a"),
+            "team-a",
+            "web",
+            "watch",
+            "secrets is forbidden",
+        );
+        for part in [
+            "may not watch secrets in namespace team-a",
+            "release team-a/web",
+            "secrets is forbidden",
+            "get, list and watch on secrets",
+            "a Role in namespace team-a",
+            "rbac.extraRules",
+        ] {
+            assert!(m.contains(part), "{part:?} missing from {m}");
+        }
+        let m = forbidden_message(None, "team-a", "web", "list", "no");
+        assert!(m.contains("may not list secrets in all namespaces"), "{m}");
+        assert!(m.contains("a ClusterRole"), "{m}");
     }
 }

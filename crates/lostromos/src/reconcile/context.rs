@@ -13,9 +13,11 @@ use kube::Client;
 use super::backoff::Failures;
 use super::events::Events;
 use crate::helm::chart::Chart;
-use crate::helm::{HelmArgs, HelmError, HelmRunner};
+use crate::helm::{HelmArgs, HelmError, HelmErrorKind, HelmRunner};
+use crate::observe::api_probe::ApiProbe;
 use crate::observe::cr::{CrObject, CrView};
 use crate::observe::release_watch::Releases;
+use crate::observe::watch_health::is_transport;
 use crate::plan::chart_choice::{ChartPolicy, ChartRequest};
 use crate::plan::PlanSettings;
 use crate::serve::metrics::Metrics;
@@ -40,10 +42,12 @@ pub struct Setup {
     /// How long to wait for helm's own writes to reach the release index.
     pub index_catch_up: Duration,
     pub metrics: Arc<Metrics>,
+    /// Whether the API server answers, for CRs that failed because it did not.
+    pub api: Arc<ApiProbe>,
 }
 
 /// What reconciles remember of one managed CR between runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct Memo {
     /// Its failing streak, for the backoff.
     pub failures: Option<Failures>,
@@ -52,6 +56,8 @@ pub(super) struct Memo {
     pub seen: Option<u64>,
     /// The rejection last reported, so one is reported once per change.
     pub reported: Option<u64>,
+    /// A cause outside the CR that made its last reconcile fail.
+    pub blocked: Option<Blocked>,
 }
 
 /// A chart a CR chose by annotation: resolved once, by the first CR that asks.
@@ -65,6 +71,72 @@ pub struct Context {
     charts: Mutex<HashMap<ChartRequest, ChartCell>>,
     /// Managed CRs by uid; an entry goes with the CR's last reconcile.
     memos: Mutex<HashMap<String, Memo>>,
+}
+
+/// How often a CR that failed because the API server did not answer checks
+/// whether it answers again (a cheap, shared check; nothing else runs).
+pub const UNREACHABLE_RETRY: Duration = Duration::from_secs(2);
+
+/// A cause outside the CR that made its reconcile fail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Blocked {
+    /// No answer from the API server; `seen_down` once a check confirmed it
+    /// (else it may have been a one-off, and the backoff applies).
+    ApiUnreachable { seen_down: bool },
+    /// The Secrets of release `namespace/name` may not be watched.
+    ReleasesForbidden { namespace: String, name: String },
+}
+
+/// What a blocked CR may do now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Gate {
+    /// The cause holds: check again after this long, acting on nothing.
+    Wait(Duration),
+    /// The cause is gone: retry at once, with a fresh streak.
+    Now,
+    /// Not blocked, or not for sure: the backoff applies.
+    Backoff,
+}
+
+impl Blocked {
+    /// The outside cause of a failure, if it had one.
+    pub(super) fn cause_of(err: &ReconcileError) -> Option<Blocked> {
+        match err {
+            ReconcileError::ReleasesForbidden {
+                namespace, name, ..
+            } => Some(Blocked::ReleasesForbidden {
+                namespace: namespace.clone(),
+                name: name.clone(),
+            }),
+            e if e.is_unreachable() => Some(Blocked::ApiUnreachable { seen_down: false }),
+            _ => None,
+        }
+    }
+
+    /// When to retry after the failure: an unreachable API server is checked
+    /// again soon (the gate holds the CR until it answers); else `backoff`.
+    pub(super) fn retry_after(&self, backoff: Duration) -> Duration {
+        match self {
+            Blocked::ApiUnreachable { .. } => UNREACHABLE_RETRY,
+            Blocked::ReleasesForbidden { .. } => backoff,
+        }
+    }
+
+    /// The gate, given whether the cause still `holds`, and what to remember.
+    pub(super) fn gate(&self, holds: bool) -> (Gate, Option<Blocked>) {
+        match (self, holds) {
+            (Blocked::ApiUnreachable { .. }, true) => (
+                Gate::Wait(UNREACHABLE_RETRY),
+                Some(Blocked::ApiUnreachable { seen_down: true }),
+            ),
+            // answering again after it was seen down: the outage is over
+            (Blocked::ApiUnreachable { seen_down: true }, false) => (Gate::Now, None),
+            // answering at the first check: maybe no outage at all
+            (Blocked::ApiUnreachable { seen_down: false }, false) => (Gate::Backoff, None),
+            (Blocked::ReleasesForbidden { .. }, true) => (Gate::Backoff, Some(self.clone())),
+            (Blocked::ReleasesForbidden { .. }, false) => (Gate::Now, None),
+        }
+    }
 }
 
 impl std::ops::Deref for Context {
@@ -82,6 +154,24 @@ pub enum ReconcileError {
     Kube(#[from] kube::Error),
     #[error("values file: {0}")]
     ValuesFile(#[from] std::io::Error),
+    /// The release's Secrets may not be watched, so its state is unknown.
+    #[error("{message}")]
+    ReleasesForbidden {
+        namespace: String,
+        name: String,
+        message: String,
+    },
+}
+
+impl ReconcileError {
+    /// Whether the API server did not answer (Lostrómos's own request, or helm's).
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Self::Kube(e) => is_transport(e),
+            Self::Helm(e) => e.kind == HelmErrorKind::Unreachable,
+            _ => false,
+        }
+    }
 }
 
 /// What one step of a reconcile leads to.
@@ -121,7 +211,7 @@ impl Context {
 
     pub(super) fn memo(&self, uid: &str) -> Memo {
         let memos = self.memos.lock().unwrap_or_else(|e| e.into_inner());
-        memos.get(uid).copied().unwrap_or_default()
+        memos.get(uid).cloned().unwrap_or_default()
     }
 
     pub(super) fn update_memo(&self, uid: &str, change: impl FnOnce(&mut Memo)) {
@@ -144,5 +234,85 @@ impl Context {
     /// How many CRs are remembered (for tests).
     pub fn remembered(&self) -> usize {
         self.memos.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forbidden() -> Blocked {
+        Blocked::ReleasesForbidden {
+            namespace: "a".into(),
+            name: "web".into(),
+        }
+    }
+
+    #[test]
+    fn failures_with_a_cause_outside_the_cr() {
+        let refused = kube::Error::Service(Box::new(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "refused",
+        )));
+        assert_eq!(
+            Blocked::cause_of(&ReconcileError::Kube(refused)),
+            Some(Blocked::ApiUnreachable { seen_down: false })
+        );
+        let helm = |kind| {
+            ReconcileError::Helm(HelmError {
+                action: "upgrade",
+                kind,
+                message: String::new(),
+            })
+        };
+        assert_eq!(
+            Blocked::cause_of(&helm(HelmErrorKind::Unreachable)),
+            Some(Blocked::ApiUnreachable { seen_down: false })
+        );
+        assert_eq!(Blocked::cause_of(&helm(HelmErrorKind::RenderFailed)), None);
+        let denied = kube::Error::Api(Box::new(kube::core::Status {
+            code: 403,
+            ..Default::default()
+        }));
+        assert_eq!(
+            Blocked::cause_of(&ReconcileError::Kube(denied)),
+            None,
+            "an answer, not an outage"
+        );
+        let err = ReconcileError::ReleasesForbidden {
+            namespace: "a".into(),
+            name: "web".into(),
+            message: "no".into(),
+        };
+        assert_eq!(Blocked::cause_of(&err), Some(forbidden()));
+    }
+
+    #[test]
+    fn an_unreachable_api_server_is_checked_every_few_seconds_not_after_the_backoff() {
+        let b = Blocked::ApiUnreachable { seen_down: false };
+        assert_eq!(b.retry_after(Duration::from_secs(80)), UNREACHABLE_RETRY);
+        assert_eq!(
+            forbidden().retry_after(Duration::from_secs(80)),
+            Duration::from_secs(80)
+        );
+    }
+
+    #[test]
+    fn the_gate_opens_at_once_when_the_cause_is_gone() {
+        let fresh = Blocked::ApiUnreachable { seen_down: false };
+        let seen = Blocked::ApiUnreachable { seen_down: true };
+        // still down: wait, remembering it was seen down
+        assert_eq!(
+            fresh.gate(true),
+            (Gate::Wait(UNREACHABLE_RETRY), Some(seen.clone()))
+        );
+        assert_eq!(seen.gate(false), (Gate::Now, None), "back after an outage");
+        assert_eq!(
+            fresh.gate(false),
+            (Gate::Backoff, None),
+            "answering at once: maybe never down, so no skipping the backoff"
+        );
+        assert_eq!(forbidden().gate(true), (Gate::Backoff, Some(forbidden())));
+        assert_eq!(forbidden().gate(false), (Gate::Now, None));
     }
 }

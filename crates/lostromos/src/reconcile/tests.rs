@@ -23,8 +23,10 @@ use super::status::{self, Outcome};
 use super::{reconcile, Context, Setup};
 use crate::helm::chart::Chart;
 use crate::helm::{HelmArgs, HelmRunner, Major};
+use crate::observe::api_probe::ApiProbe;
 use crate::observe::cr::{CrObject, CrView};
 use crate::observe::release_watch::Releases;
+use crate::observe::watch_health::Watches;
 use crate::plan::chart_choice::ChartPolicy;
 use crate::plan::{self, labels, PlanSettings};
 use crate::serve::metrics::Metrics;
@@ -119,6 +121,7 @@ impl Fixture {
         std::fs::create_dir_all(dir.path().join("charts")).unwrap();
         let (client, seen) = fake_api(answer);
         let helm = fake_helm(dir.path());
+        let client_for_probe = client.clone();
         let ctx = Arc::new(Context::new(Setup {
             client: client.clone(),
             resource: widgets(),
@@ -136,7 +139,12 @@ impl Fixture {
                 history_max: 3,
             },
             runner: Arc::new(HelmRunner::new(helm, vec![], 2, Duration::from_secs(1))),
-            releases: Releases::new(widgets(), 0),
+            releases: {
+                let releases = Releases::new(widgets(), vec![None], &Watches::default());
+                releases.feed(Event::Init);
+                releases.feed(Event::InitDone);
+                releases
+            },
             events: Events::new(client, "lostromos", None),
             chart: Arc::new(chart(dir.path())),
             chart_policy,
@@ -145,6 +153,7 @@ impl Fixture {
             work_dir: dir.path().to_path_buf(),
             index_catch_up: Duration::from_millis(50),
             metrics: Arc::new(Metrics::new()),
+            api: Arc::new(ApiProbe::new(client_for_probe)),
         }));
         Self { ctx, seen, dir }
     }
@@ -179,9 +188,7 @@ impl Fixture {
             },
             _phantom: Default::default(),
         };
-        self.ctx
-            .releases
-            .apply(None, Event::Apply(secret), &mut true);
+        self.ctx.releases.feed(Event::Apply(secret));
     }
 }
 

@@ -1,8 +1,15 @@
 //! The HTTP server: `/healthz`, `/readyz`, `/metrics`, and the original's `/status`.
+//!
+//! `/readyz` is 503 until the release watches have listed, while any watch
+//! fails, and while the API server does not answer its own `/readyz` within
+//! 2 s. `/healthz` is 503 while a request to the API server has waited longer
+//! than `--stuck-after` for an answer (see `observe::api_calls`). Each body
+//! says why.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -10,11 +17,14 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 
+use crate::config::settings::DEFAULT_STUCK_AFTER;
+use crate::observe::api_calls::ApiCalls;
+use crate::observe::api_probe::ApiProbe;
 use crate::observe::release_watch::Releases;
+use crate::observe::watch_health::Watches;
 use crate::serve::metrics::Metrics;
 
 /// What the endpoints report on.
-#[derive(Default)]
 pub struct Probe {
     pub metrics: Arc<Metrics>,
     /// Set once this process can do its job (watches synced, or standing by for
@@ -22,11 +32,33 @@ pub struct Probe {
     pub ready: AtomicBool,
     /// The release index, once this process leads.
     pub releases: OnceLock<Arc<Releases>>,
+    /// Every watch's health.
+    pub watches: Arc<Watches>,
+    /// The API server's own readiness, once there is a client.
+    pub api: OnceLock<Arc<ApiProbe>>,
+    /// Requests to the API server awaiting an answer.
+    pub calls: Arc<ApiCalls>,
+    /// A request unanswered for longer means the process is stuck.
+    pub stuck_after: Duration,
+}
+
+impl Default for Probe {
+    fn default() -> Self {
+        Self {
+            metrics: Arc::default(),
+            ready: AtomicBool::default(),
+            releases: OnceLock::new(),
+            watches: Arc::default(),
+            api: OnceLock::new(),
+            calls: Arc::default(),
+            stuck_after: DEFAULT_STUCK_AFTER,
+        }
+    }
 }
 
 pub fn router(probe: Arc<Probe>) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route(
@@ -36,15 +68,58 @@ pub fn router(probe: Arc<Probe>) -> Router {
         .with_state(probe)
 }
 
-async fn readyz(State(p): State<Arc<Probe>>) -> impl IntoResponse {
-    if p.ready.load(Ordering::Relaxed) {
-        (StatusCode::OK, "ready")
-    } else {
-        (
+async fn healthz(State(p): State<Arc<Probe>>) -> (StatusCode, String) {
+    liveness(p.calls.oldest(), p.stuck_after)
+}
+
+/// Alive unless the oldest unanswered API request has waited past `bound`.
+fn liveness(oldest: Option<(Duration, String)>, bound: Duration) -> (StatusCode, String) {
+    match oldest {
+        Some((waited, what)) if waited > bound => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: watches are syncing",
-        )
+            format!(
+                "stuck: {what} has waited {}s for the API server (--stuck-after {}s)\n",
+                waited.as_secs(),
+                bound.as_secs()
+            ),
+        ),
+        _ => (StatusCode::OK, "ok\n".into()),
     }
+}
+
+async fn readyz(State(p): State<Arc<Probe>>) -> (StatusCode, String) {
+    let api = match p.api.get() {
+        Some(api) => Some(api.check().await),
+        None => None,
+    };
+    readiness(p.ready.load(Ordering::Relaxed), api, p.watches.problems())
+}
+
+/// Ready once synced, while the API server answers and no watch fails; else
+/// one line per reason.
+fn readiness(
+    synced: bool,
+    api: Option<Result<(), String>>,
+    watches: Vec<String>,
+) -> (StatusCode, String) {
+    let mut reasons = Vec::new();
+    if !synced {
+        reasons.push("the release watches have not listed yet".to_owned());
+    }
+    if let Some(Err(e)) = api {
+        reasons.push(format!("API server: {e}"));
+    }
+    reasons.extend(watches);
+    if reasons.is_empty() {
+        return (StatusCode::OK, "ready\n".into());
+    }
+    let mut body = "not ready:\n".to_owned();
+    for r in reasons {
+        body.push_str("- ");
+        body.push_str(&r);
+        body.push('\n');
+    }
+    (StatusCode::SERVICE_UNAVAILABLE, body)
 }
 
 async fn metrics(State(p): State<Arc<Probe>>) -> impl IntoResponse {
@@ -82,6 +157,45 @@ pub fn listen_address(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn liveness_fails_once_a_request_waited_past_the_bound() {
+        let bound = Duration::from_secs(120);
+        assert_eq!(liveness(None, bound).0, StatusCode::OK);
+        let waiting = |s| Some((Duration::from_secs(s), "PATCH /apis/g/v1/x".to_owned()));
+        assert_eq!(liveness(waiting(120), bound).0, StatusCode::OK);
+        let (code, body) = liveness(waiting(121), bound);
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            body,
+            "stuck: PATCH /apis/g/v1/x has waited 121s for the API server (--stuck-after 120s)\n"
+        );
+    }
+
+    #[test]
+    fn readiness_names_every_reason() {
+        assert_eq!(
+            readiness(true, Some(Ok(())), vec![]),
+            (StatusCode::OK, "ready\n".into())
+        );
+        assert_eq!(
+            readiness(true, None, vec![]).0,
+            StatusCode::OK,
+            "standing by"
+        );
+        let (code, body) = readiness(
+            false,
+            Some(Err("GET /readyz: no answer within 2s".into())),
+            vec!["watch of Secrets in namespace a failing for 3s (2 errors): refused".into()],
+        );
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            body,
+            "not ready:\n- the release watches have not listed yet\n\
+             - API server: GET /readyz: no answer within 2s\n\
+             - watch of Secrets in namespace a failing for 3s (2 errors): refused\n"
+        );
+    }
 
     #[test]
     fn listen_forms() {
