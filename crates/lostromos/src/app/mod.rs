@@ -60,32 +60,19 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "serving /healthz /readyz /metrics /status");
     let http = tokio::spawn(http::serve(listener, probe.clone(), stop.requested()));
 
-    // preflight: helm, the cluster, the watched type, the chart
+    // preflight: helm, the cluster, the watched type, its permissions, the chart
     let work = helm::work_dir()?;
     let runner = Arc::new(helm::runner(&s, work.path(), s.concurrency));
     let helm = helm::detect(&runner, &s.helm_binary).await?;
     let client = preflight::client(&s, &probe.calls).await?;
-    let api = Arc::new(ApiProbe::new(client.clone()));
-    let _ = probe.api.set(api.clone());
-    tokio::spawn(probe.watches.clone().settle_forever(api.clone()));
     let watched = s.watched.clone().context("no watched type")?;
     let served = preflight::served(&client, &s, &watched).await?;
     let resource = served.resource.clone();
-    let lease_name = s.lease.as_ref().map(|l| leader::lease_name(l, &resource));
-    let needs = permissions::needed(
-        &permissions::Watched {
-            group: &resource.group,
-            plural: &resource.plural,
-            has_status: served.has_status,
-        },
-        &preflight::scopes(&s, &served),
-        s.lease
-            .as_ref()
-            .zip(lease_name.as_deref())
-            .map(|(l, n)| (l.namespace.as_str(), n)),
-    );
-    preflight::permissions(&client, &needs).await?;
+    preflight::permissions(&client, &s, &served).await?;
     let chart = helm::resolve_chart(&runner, &s, work.path()).await?;
+    let api = Arc::new(ApiProbe::new(client.clone()));
+    let _ = probe.api.set(api.clone());
+    tokio::spawn(probe.watches.clone().settle_forever(api.clone()));
 
     // With leader election, wait for the lease (ready meanwhile: a standby is healthy).
     let (halt, leadership) = match &s.lease {

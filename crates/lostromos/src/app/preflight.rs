@@ -15,6 +15,7 @@ use kube::core::GroupVersion;
 use kube::discovery::{ApiCapabilities, Discovery, Scope};
 use kube::Client;
 
+use super::leader;
 use super::permissions::{self, Need, Scopes};
 use lostromos::config::settings::{Settings, Watched};
 use lostromos::observe::api_calls::{ApiCalls, TrackLayer};
@@ -188,7 +189,7 @@ async fn served_instead(client: &Client, w: &Watched) -> String {
 }
 
 /// Namespaces of CRs, releases and Events, as the settings and type decide.
-pub fn scopes(s: &Settings, served: &Served) -> Scopes {
+fn scopes(s: &Settings, served: &Served) -> Scopes {
     let watched: Vec<Option<String>> = if s.namespaces.is_empty() {
         vec![None]
     } else {
@@ -215,9 +216,28 @@ pub fn scopes(s: &Settings, served: &Served) -> Scopes {
     }
 }
 
-/// Asks the API server about every needed permission; fails with one message
-/// listing all that are missing.
-pub async fn permissions(client: &Client, needs: &[Need]) -> anyhow::Result<()> {
+/// Checks every permission `run` will use; fails with one message listing all
+/// that are missing.
+pub async fn permissions(client: &Client, s: &Settings, served: &Served) -> anyhow::Result<()> {
+    let resource = &served.resource;
+    let lease_name = s.lease.as_ref().map(|l| leader::lease_name(l, resource));
+    let needs = permissions::needed(
+        &permissions::Watched {
+            group: &resource.group,
+            plural: &resource.plural,
+            has_status: served.has_status,
+        },
+        &scopes(s, served),
+        s.lease
+            .as_ref()
+            .zip(lease_name.as_deref())
+            .map(|(l, n)| (l.namespace.as_str(), n)),
+    );
+    check(client, &needs).await
+}
+
+/// Asks the API server about each need.
+async fn check(client: &Client, needs: &[Need]) -> anyhow::Result<()> {
     let reviews = Api::<SelfSubjectAccessReview>::all(client.clone());
     let checks = needs.iter().flat_map(|need| {
         let reviews = reviews.clone();
