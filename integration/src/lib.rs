@@ -638,3 +638,73 @@ impl Drop for Lostromos {
         self.kill();
     }
 }
+
+/// What a `lostromos` process that ran to its end printed.
+pub struct Finished {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `lostromos ARGS` to its end with none of the test's own `LOSTROMOS_*`,
+/// `RUST_LOG` or `KUBECONFIG`, plus `env`; kills it and panics after `timeout`.
+pub fn run_to_exit(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Finished {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_path = dir.path().join("stdout");
+    let err_path = dir.path().join("stderr");
+    let mut cmd = Command::new(lostromos_binary());
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).expect("stdout file"))
+        .stderr(std::fs::File::create(&err_path).expect("stderr file"))
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .env_remove("KUBECONFIG");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LOSTROMOS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    let mut child = cmd.spawn().expect("spawn lostromos");
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "lostromos {args:?} still running after {timeout:?}; stderr:\n{}",
+                std::fs::read_to_string(&err_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Finished {
+        status,
+        stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
+    }
+}
+
+/// `helm package` of `chart` into `dir`; the archive's path.
+pub fn package(chart: &str, dir: &Path) -> PathBuf {
+    let out = Command::new(helm_binary())
+        .args(["package", chart, "--destination"])
+        .arg(dir)
+        .output()
+        .expect("running helm package");
+    assert!(
+        out.status.success(),
+        "helm package {chart}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_dir(dir)
+        .expect("the package folder")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "tgz"))
+        .expect("a chart archive")
+}

@@ -146,17 +146,7 @@ fn chart_server(
 /// `helm package` of one of the suite's charts, as bytes.
 fn packaged(name: &str) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(integration::helm_binary())
-        .args(["package", &chart(name), "--destination"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::read(dir.path().join(format!("{name}-0.1.0.tgz"))).unwrap()
+    std::fs::read(integration::package(&chart(name), dir.path())).unwrap()
 }
 
 #[test]

@@ -2,62 +2,17 @@
 //! starts: clear messages, a non-zero exit, quickly.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use integration::{
-    chart, helm_binary, lostromos_binary, repo_root, wait_for, widget_args, Lostromos, TestNs,
-    GROUP,
-};
+use integration::{chart, helm_binary, repo_root, wait_for, widget_args, Lostromos, TestNs, GROUP};
 use serde_json::{json, Value};
 
-/// What a finished `lostromos` process printed.
-struct Run {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
+type Run = integration::Finished;
 
-/// Runs `lostromos ARGS` with no `LOSTROMOS_*` variable from the test's own
-/// environment, plus `env`; kills it and panics after `timeout`.
+/// Runs `lostromos ARGS` offline-clean (see `integration::run_to_exit`).
 fn lostromos(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Run {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out_path = dir.path().join("stdout");
-    let err_path = dir.path().join("stderr");
-    let mut cmd = Command::new(lostromos_binary());
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).expect("stdout file"))
-        .stderr(std::fs::File::create(&err_path).expect("stderr file"))
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("LOSTROMOS_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.envs(env.iter().copied());
-    let mut child = cmd.spawn().expect("spawn lostromos");
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "lostromos {args:?} still running after {timeout:?}; stderr:\n{}",
-                std::fs::read_to_string(&err_path).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    Run {
-        status,
-        stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
-        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
-    }
+    integration::run_to_exit(args, env, timeout)
 }
 
 fn helm() -> String {

@@ -4,29 +4,10 @@
 use std::process::Command;
 use std::time::Duration;
 
-use integration::{chart, files_containing, helm_binary, wait_for, Lostromos, TestNs};
+use integration::{chart, files_containing, package, wait_for, Lostromos, TestNs};
 use serde_json::json;
 
 /// `helm package CHART` into `dir`; the archive's path.
-fn package(chart: &str, dir: &std::path::Path) -> std::path::PathBuf {
-    let out = Command::new(helm_binary())
-        .args(["package", chart, "--destination"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::read_dir(dir)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path()
-}
-
 #[test]
 fn history_max_bounds_the_revisions_kept() {
     let t = TestNs::new("history");

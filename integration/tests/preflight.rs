@@ -3,67 +3,31 @@
 //! kubeconfig. Each ends the process at once with one message and its fix.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use integration::{chart, helm_binary, lostromos_binary, widget_args, TestNs, GROUP};
+use integration::{chart, helm_binary, widget_args, Finished, TestNs, GROUP};
 
-/// What a finished `lostromos` printed on stderr, and its exit code.
-struct Exit {
-    code: Option<i32>,
-    stderr: String,
-}
-
-/// Runs `lostromos ARGS` to its end (killed after `limit`), with `KUBECONFIG`
-/// as given and no `LOSTROMOS_*` variable of the test's environment.
-fn run_to_exit(args: &[String], kubeconfig: Option<&Path>, limit: Duration) -> Exit {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let err_path = dir.path().join("stderr");
-    let mut cmd = Command::new(lostromos_binary());
-    cmd.args(args)
-        .args(["--listen", "127.0.0.1:0", "--helm-binary"])
-        .arg(helm_binary())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&err_path).expect("stderr file"))
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .env("HOME", dir.path());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("LOSTROMOS_") {
-            cmd.env_remove(k);
-        }
+/// Runs `lostromos ARGS` to its end (see `integration::run_to_exit`), on
+/// loopback, with the helm under test, `KUBECONFIG` as given and a HOME of its
+/// own (so no ~/.kube/config).
+fn run_to_exit(args: &[String], kubeconfig: Option<&Path>, limit: Duration) -> Finished {
+    let home = tempfile::tempdir().expect("tempdir");
+    let helm = helm_binary().to_string_lossy().into_owned();
+    let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
+    all.extend(["--listen", "127.0.0.1:0", "--helm-binary", &helm]);
+    let home_path = home.path().to_string_lossy().into_owned();
+    let kubeconfig = kubeconfig.map(|k| k.to_string_lossy().into_owned());
+    let mut env = vec![("HOME", home_path.as_str())];
+    if let Some(k) = &kubeconfig {
+        env.push(("KUBECONFIG", k.as_str()));
     }
-    match kubeconfig {
-        Some(k) => cmd.env("KUBECONFIG", k),
-        None => cmd.env_remove("KUBECONFIG"),
-    };
-    let mut child = cmd.spawn().expect("spawn lostromos");
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "lostromos {args:?} still running after {limit:?}: it should have stopped at its preflight\n{}",
-                std::fs::read_to_string(&err_path).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    Exit {
-        code: status.code(),
-        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
-    }
+    integration::run_to_exit(&all, &env, limit)
 }
 
 const LIMIT: Duration = Duration::from_secs(45);
 
 /// The one error line(s): what follows `lostromos: `.
-fn message(exit: &Exit) -> &str {
+fn message(exit: &Finished) -> &str {
     exit.stderr
         .find("lostromos: ")
         .map_or("", |at| &exit.stderr[at..])
@@ -89,7 +53,7 @@ fn an_identity_without_rbac_is_told_every_missing_permission_at_once() {
         Some(t.cluster.kubeconfig_for_unprivileged()),
         LIMIT,
     );
-    assert_eq!(exit.code, Some(1), "{}", exit.stderr);
+    assert_eq!(exit.status.code(), Some(1), "{}", exit.stderr);
     let msg = message(&exit);
     let ns = &t.ns;
     for line in [
@@ -141,7 +105,7 @@ fn only_the_permissions_that_are_missing_are_listed() {
         Some(t.cluster.kubeconfig_for_unprivileged()),
         LIMIT,
     );
-    assert_eq!(exit.code, Some(1), "{}", exit.stderr);
+    assert_eq!(exit.status.code(), Some(1), "{}", exit.stderr);
     let msg = message(&exit);
     assert!(
         msg.contains(&format!("secrets in namespace {}", t.ns)),
@@ -172,7 +136,7 @@ fn an_unreachable_api_server_is_named_with_its_url() {
         Some(&kubeconfig),
         LIMIT,
     );
-    assert_eq!(exit.code, Some(1), "{}", exit.stderr);
+    assert_eq!(exit.status.code(), Some(1), "{}", exit.stderr);
     let msg = message(&exit);
     assert!(msg.contains("cannot reach the API server"), "{msg}");
     assert!(msg.contains(&nowhere), "{msg}");
@@ -192,7 +156,7 @@ fn a_wrong_group_or_version_names_what_is_served() {
             Some(t.cluster.kubeconfig()),
             LIMIT,
         );
-        assert_eq!(exit.code, Some(1), "{}", exit.stderr);
+        assert_eq!(exit.status.code(), Some(1), "{}", exit.stderr);
         let msg = message(&exit);
         assert!(
             msg.contains(&format!("does not serve {group}/{version} kind Widget")),
@@ -208,7 +172,7 @@ fn a_wrong_group_or_version_names_what_is_served() {
         Some(t.cluster.kubeconfig()),
         LIMIT,
     );
-    assert_eq!(exit.code, Some(1), "{}", exit.stderr);
+    assert_eq!(exit.status.code(), Some(1), "{}", exit.stderr);
     assert!(
         message(&exit).contains("no API group serves kind Sprocket"),
         "{}",
@@ -220,7 +184,7 @@ fn a_wrong_group_or_version_names_what_is_served() {
 fn no_kubeconfig_is_said_once() {
     let t = TestNs::new("pre-nokube");
     let exit = run_to_exit(&widget_args(&[&t.ns], &chart("configmap")), None, LIMIT);
-    assert_eq!(exit.code, Some(1), "{}", exit.stderr);
+    assert_eq!(exit.status.code(), Some(1), "{}", exit.stderr);
     let msg = message(&exit);
     assert!(msg.contains("no kubeconfig"), "{msg}");
     assert!(msg.contains("fix:") && msg.contains("KUBECONFIG"), "{msg}");

@@ -67,7 +67,7 @@ pub(super) async fn act(
         // only a rejection or finalizer release come without a release
         return match p.action {
             plan::Action::ReleaseFinalizer => release_finalizer(obj, cr, ctx).await,
-            plan::Action::Reject(r) => reject(obj, cr, ctx, &r).await,
+            plan::Action::Reject(r) => reject(obj, cr, ctx, r, None).await,
             _ => Ok(Step::Done(ctx.periodic())),
         };
     };
@@ -118,10 +118,7 @@ pub(super) async fn act(
             ctx.releases.forget_owner(&target.namespace, &target.name);
             release_finalizer(obj, cr, ctx).await
         }
-        plan::Action::Reject(r) => {
-            let r = with_foreign_chart(ctx, r, release.as_ref()).await;
-            reject(obj, cr, ctx, &r).await
-        }
+        plan::Action::Reject(r) => reject(obj, cr, ctx, r, release.as_ref()).await,
     }
 }
 
@@ -179,7 +176,7 @@ pub(super) async fn chart_for(
     let request = match chart_choice::requested(&ctx.chart_policy, cr) {
         Ok(None) => return Ok(Ok(ctx.chart.clone())),
         Ok(Some(request)) => request,
-        Err(rejection) => return reject(obj, cr, ctx, &rejection).await.map(Err),
+        Err(rejection) => return reject(obj, cr, ctx, rejection, None).await.map(Err),
     };
     let cell = ctx.chart_cell(&request);
     let resolved = cell
@@ -437,28 +434,31 @@ async fn release_finalizer(
     Ok(Step::Gone)
 }
 
+/// Reports a rejection (`release` is the release it is about, if any).
 async fn reject(
     obj: &CrObject,
     cr: &CrView,
     ctx: &Context,
-    why: &Rejection,
+    why: Rejection,
+    release: Option<&ReleaseState>,
 ) -> Result<Step, ReconcileError> {
     let reason = why.reason();
-    let message = why.to_string();
+    // Once per change of the CR: a second wake-up for the same inputs (our
+    // own finalizer patch, a release event) and a restart report nothing new,
+    // and read nothing either.
+    let key = rejection_key(obj, &why.to_string());
+    if ctx.memo(&cr.uid).reported == Some(key) {
+        tracing::debug!(cr = %cr.key(), reason, "rejection already reported");
+        return Ok(Step::Done(Action::await_change()));
+    }
+    ctx.update_memo(&cr.uid, |m| m.reported = Some(key));
+    let message = with_foreign_chart(ctx, why, release).await.to_string();
     let outcome = Outcome::Failed {
         reason: reason.into(),
         message: message.clone(),
         stalled: true,
         release: None,
     };
-    // Once per change of the CR: a second wake-up for the same inputs (our
-    // own finalizer patch, a release event) and a restart report nothing new.
-    let key = rejection_key(obj, &message);
-    if ctx.memo(&cr.uid).reported == Some(key) {
-        tracing::debug!(cr = %cr.key(), reason, "rejection already reported");
-        return Ok(Step::Done(Action::await_change()));
-    }
-    ctx.update_memo(&cr.uid, |m| m.reported = Some(key));
     if !status_would_change(obj, ctx, &outcome) {
         return Ok(Step::Done(Action::await_change()));
     }
