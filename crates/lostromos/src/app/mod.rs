@@ -21,6 +21,7 @@ use leader::Leadership;
 use lostromos::config::settings::{Settings, HELM_GRACE};
 use lostromos::helm::process::deadline_for;
 use lostromos::observe::api_probe::ApiProbe;
+use lostromos::plan::health::HealthSettings;
 use lostromos::plan::PlanSettings;
 use lostromos::reconcile::{Context, Setup};
 use lostromos::serve::http::{self, listen_address, Probe};
@@ -103,6 +104,7 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
 
     // watches and controllers
     let releases = watches::releases(&client, &s, &resource, &probe);
+    let objects = watches::objects(&client, &s, &releases, &probe);
     let instance = std::env::var("POD_NAME")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok());
@@ -124,6 +126,12 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
         index_catch_up: INDEX_CATCH_UP,
         metrics: probe.metrics.clone(),
         api,
+        objects,
+        health: HealthSettings {
+            drift: s.drift,
+            ready_timeout_secs: i64::try_from(s.ready_timeout.as_secs()).unwrap_or(i64::MAX),
+            ..HealthSettings::default()
+        },
     }));
     let controllers = watches::run_controllers(&client, &s, ctx, &probe.watches, halt.clone());
 

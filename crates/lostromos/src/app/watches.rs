@@ -13,12 +13,51 @@ use kube::Client;
 
 use lostromos::config::settings::Settings;
 use lostromos::observe::cr::{decision_hash, CrObject};
+use lostromos::observe::objects::Objects;
 use lostromos::observe::release_watch::{self, Releases};
 use lostromos::observe::watch_health::{self, Watches};
 use lostromos::reconcile::{self, Context};
 use lostromos::serve::http::Probe;
 
 use super::shutdown::Halt;
+
+/// Where releases live: the namespaces whose Secrets (and, for namespaced
+/// kinds, whose objects) are watched; `None` for all.
+fn release_scopes(s: &Settings) -> Vec<Option<String>> {
+    match (&s.release_namespace, s.namespaces.is_empty()) {
+        (Some(ns), _) => vec![Some(ns.clone())],
+        (None, false) => s.namespaces.iter().cloned().map(Some).collect(),
+        (None, true) => vec![None],
+    }
+}
+
+/// The object watches of the releases, unless `--watch-objects=false`. helm's
+/// own writes (field manager `helm`, or its binary's name) are never drift.
+pub fn objects(
+    client: &Client,
+    s: &Settings,
+    releases: &Arc<Releases>,
+    probe: &Arc<Probe>,
+) -> Option<Arc<Objects>> {
+    if !s.watch_objects {
+        return None;
+    }
+    let mut ours = vec!["helm".to_owned()];
+    if let Some(name) = s.helm_binary.file_name().and_then(|n| n.to_str()) {
+        if name != "helm" {
+            ours.push(name.to_owned());
+        }
+    }
+    let objects = Objects::new(
+        client.clone(),
+        release_scopes(s),
+        ours,
+        releases.clone(),
+        probe.watches.clone(),
+    );
+    let _ = probe.objects.set(objects.clone());
+    Some(objects)
+}
 
 /// Starts the release Secret watches; `/readyz` turns ready once all have listed
 /// (or are refused, which `/readyz` then names).
@@ -28,13 +67,7 @@ pub fn releases(
     resource: &ApiResource,
     probe: &Arc<Probe>,
 ) -> Arc<Releases> {
-    // Where releases live decides which Secrets to watch.
-    let scopes: Vec<Option<String>> = match (&s.release_namespace, s.namespaces.is_empty()) {
-        (Some(ns), _) => vec![Some(ns.clone())],
-        (None, false) => s.namespaces.iter().cloned().map(Some).collect(),
-        (None, true) => vec![None],
-    };
-    let releases = Releases::new(resource.clone(), scopes, &probe.watches);
+    let releases = Releases::new(resource.clone(), release_scopes(s), &probe.watches);
     let _ = probe.releases.set(releases.clone());
     release_watch::spawn_watches(client, &releases);
     {

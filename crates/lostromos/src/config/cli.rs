@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::config::duration::deserialize_text as duration;
 use crate::config::settings::LogFormat;
+use crate::plan::health::DriftMode;
 use crate::plan::values::Layout;
 
 const WATCHED: &str = "Watched resource";
@@ -22,6 +23,7 @@ const VALUES: &str = "Values";
 const HELM: &str = "Helm";
 const LOGGING: &str = "Logging";
 const SERVING: &str = "Serving and leader election";
+const OBJECTS: &str = "Objects of the releases (readiness and drift)";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -223,6 +225,27 @@ pub struct RunOptions {
         help_heading = HELM,
     )]
     pub dry_run: Option<bool>,
+
+    /// Watch the releases' objects: Ready then means they are ready, and drift is seen
+    /// (default true; false: Ready means helm deployed, and no object RBAC is needed).
+    #[arg(
+        long,
+        env = "LOSTROMOS_WATCH_OBJECTS",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        help_heading = OBJECTS,
+    )]
+    pub watch_objects: Option<bool>,
+    /// Objects not ready this long after helm deployed them: the CR goes Stalled,
+    /// reason NotReady, until they are (default 10m).
+    #[arg(long, env = "LOSTROMOS_READY_TIMEOUT", help_heading = OBJECTS, value_name = "DURATION")]
+    #[serde(deserialize_with = "duration")]
+    pub ready_timeout: Option<String>,
+    /// An object of a release changed or deleted by another writer: correct (re-apply
+    /// the release with the same inputs), warn (condition Drifted, an Event), or off
+    /// (default correct).
+    #[arg(long, env = "LOSTROMOS_DRIFT", value_enum, help_heading = OBJECTS)]
+    pub drift: Option<DriftMode>,
 
     /// Address of the HTTP server: /healthz, /readyz, /metrics, /status (default :8080).
     #[arg(long, env = "LOSTROMOS_LISTEN", help_heading = SERVING)]

@@ -10,6 +10,7 @@ use crate::config::cli::{Options, RunOptions, SharedOptions, WatchOptions};
 use crate::config::duration;
 use crate::config::file as config_file;
 use crate::plan::chart_choice::ChartPolicy;
+use crate::plan::health::DriftMode;
 use crate::plan::naming::is_valid_release_name;
 use crate::plan::values::ValuesConfig;
 
@@ -45,6 +46,8 @@ pub const DEFAULT_LEASE_DURATION: Duration = Duration::from_secs(15);
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// A request to the API server unanswered for longer means the process is stuck.
 pub const DEFAULT_STUCK_AFTER: Duration = Duration::from_secs(120);
+/// Objects not ready this long after a deploy stall the CR.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The watched type, before discovery.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,6 +87,10 @@ pub struct Settings {
     pub log_level: Option<String>,
     /// `/healthz` fails once an API request has waited this long.
     pub stuck_after: Duration,
+    /// Whether the releases' objects are watched (readiness and drift).
+    pub watch_objects: bool,
+    pub ready_timeout: Duration,
+    pub drift: DriftMode,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -169,6 +176,9 @@ impl RunOptions {
             lease_duration: self.lease_duration.or(file.lease_duration),
             shutdown_grace: self.shutdown_grace.or(file.shutdown_grace),
             stuck_after: self.stuck_after.or(file.stuck_after),
+            watch_objects: self.watch_objects.or(file.watch_objects),
+            ready_timeout: self.ready_timeout.or(file.ready_timeout),
+            drift: self.drift.or(file.drift),
         }
     }
 }
@@ -208,6 +218,7 @@ pub fn validate(o: Options, purpose: Purpose) -> Result<Settings, SettingsError>
     let values = values(&o.shared, p);
     let helm = helm(&o.shared, &o.run, p);
     let serving = serving(&o.run, p);
+    let objects = objects(&o.run, p);
     let logging = logging(&o.shared);
     if !problems.is_empty() {
         return Err(SettingsError(problems));
@@ -235,6 +246,9 @@ pub fn validate(o: Options, purpose: Purpose) -> Result<Settings, SettingsError>
         lease: serving.lease,
         shutdown_grace: serving.shutdown_grace,
         stuck_after: serving.stuck_after,
+        watch_objects: objects.watch,
+        ready_timeout: objects.ready_timeout,
+        drift: objects.drift,
         log_format: logging.format,
         log_level: logging.level,
     })
@@ -459,6 +473,26 @@ fn serving(o: &RunOptions, problems: &mut Vec<String>) -> ServingSection {
             problems,
         ),
         stuck_after: duration(&o.stuck_after, "stuck-after", DEFAULT_STUCK_AFTER, problems),
+    }
+}
+
+/// Readiness and drift of the releases' objects.
+struct ObjectsSection {
+    watch: bool,
+    ready_timeout: Duration,
+    drift: DriftMode,
+}
+
+fn objects(o: &RunOptions, problems: &mut Vec<String>) -> ObjectsSection {
+    ObjectsSection {
+        watch: o.watch_objects.unwrap_or(true),
+        ready_timeout: duration(
+            &o.ready_timeout,
+            "ready-timeout",
+            DEFAULT_READY_TIMEOUT,
+            problems,
+        ),
+        drift: o.drift.unwrap_or_default(),
     }
 }
 

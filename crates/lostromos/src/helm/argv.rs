@@ -100,6 +100,17 @@ impl HelmArgs {
     }
 
     /// `helm upgrade --install` with the values on standard input and stamped labels.
+    /// A drift correction: the same upgrade, and for a release helm 4 applied
+    /// server-side, `--force-conflicts` to take fields back from the other
+    /// manager (else helm 4 refuses with a conflict; helm 3's three-way merge
+    /// takes them back by itself, and rejects the flag).
+    pub fn forcing_conflicts(&self, mut inv: Invocation, server_side: bool) -> Invocation {
+        if self.major == Major::V4 && server_side {
+            inv.args.push("--force-conflicts".into());
+        }
+        inv
+    }
+
     pub fn upgrade_install(
         &self,
         release: &str,

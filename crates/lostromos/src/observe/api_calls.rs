@@ -5,7 +5,7 @@
 //! reconcile gets stuck; waiting for a helm slot or running helm is not (helm
 //! runs end by their own deadline). Watches wait by design and are left out.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,14 +15,43 @@ use std::time::{Duration, Instant};
 
 use http::Request;
 
-/// Requests waiting for an answer.
+/// Requests waiting for an answer, and every request sent, by verb.
 #[derive(Debug, Default)]
 pub struct ApiCalls {
     next: AtomicU64,
     waiting: Mutex<HashMap<u64, (Instant, String)>>,
+    sent: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+/// The verb of a request, for counting: `watch`, `get` (one object or a
+/// list), `patch`, `post`, `put`, `delete`, or `other`.
+fn verb<B>(req: &Request<B>) -> &'static str {
+    if is_watch(req) {
+        return "watch";
+    }
+    match *req.method() {
+        http::Method::GET => "get",
+        http::Method::PATCH => "patch",
+        http::Method::POST => "post",
+        http::Method::PUT => "put",
+        http::Method::DELETE => "delete",
+        _ => "other",
+    }
 }
 
 impl ApiCalls {
+    /// Requests sent since start, by verb (a counting proxy inside the
+    /// client: what the idle cost is measured by).
+    pub fn sent(&self) -> Vec<(&'static str, u64)> {
+        let sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        sent.iter().map(|(v, n)| (*v, *n)).collect()
+    }
+
+    fn count(&self, verb: &'static str) {
+        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        *sent.entry(verb).or_default() += 1;
+    }
+
     fn waiting(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (Instant, String)>> {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -101,6 +130,7 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
+        self.calls.count(verb(&req));
         let waiting = (!is_watch(&req)).then(|| {
             self.calls
                 .begin(format!("{} {}", req.method(), req.uri().path()))
@@ -167,6 +197,7 @@ mod tests {
         drop(abandoned);
         assert_eq!(calls.oldest(), None, "a dropped request waits no more");
         drop(watch);
+        assert_eq!(calls.sent(), vec![("get", 2), ("watch", 1)]);
     }
 
     #[test]

@@ -5,6 +5,10 @@
 pub mod api_calls;
 pub mod api_probe;
 pub mod cr;
+pub mod kstatus;
+pub mod managed_fields;
+pub mod manifest;
+pub mod objects;
 pub mod release_index;
 pub mod release_record;
 pub mod release_watch;

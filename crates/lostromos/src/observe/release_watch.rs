@@ -183,6 +183,20 @@ impl Releases {
         }
     }
 
+    /// Wakes the CR of release `namespace/name`, if known (an object of the
+    /// release changed).
+    pub fn trigger_release(&self, namespace: &str, name: &str) {
+        let owner = self
+            .owners
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .cloned();
+        if let Some(owner) = owner {
+            let _ = self.triggers.send(owner);
+        }
+    }
+
     pub fn forget_owner(&self, namespace: &str, name: &str) {
         self.owners
             .write()

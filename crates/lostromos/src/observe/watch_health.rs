@@ -318,6 +318,14 @@ impl Watches {
         health
     }
 
+    /// Unregisters a watch that was stopped.
+    pub fn remove(&self, health: &Arc<WatchHealth>) {
+        self.all
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|h| !Arc::ptr_eq(h, health));
+    }
+
     fn all(&self) -> Vec<Arc<WatchHealth>> {
         self.all.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

@@ -3,6 +3,7 @@
 
 pub mod chart_choice;
 pub mod digest;
+pub mod health;
 pub mod labels;
 pub mod naming;
 pub mod redact;
@@ -53,8 +54,9 @@ pub enum Action {
     AddFinalizer,
     Install(Desired),
     Upgrade(Desired),
-    /// The release is deployed with the current inputs.
-    Skip,
+    /// The release is deployed with the current inputs (which a drift
+    /// correction applies again).
+    Skip(Desired),
     /// A release stuck in `pending-*` with no helm process on it.
     Recover(Recovery),
     /// Someone else may still be working on the release: look again later.
@@ -71,7 +73,7 @@ pub enum Action {
 impl Action {
     /// Decisions that start no helm process and change nothing on the CR.
     pub fn runs_nothing(&self) -> bool {
-        matches!(self, Self::Ignore | Self::Skip | Self::Wait { .. })
+        matches!(self, Self::Ignore | Self::Skip(_) | Self::Wait { .. })
     }
 }
 
@@ -343,7 +345,7 @@ fn decide(
                 && rel.label(labels::DIGEST) == Some(next.digest.as_str())
                 && rel.label(labels::REVISION) == Some(latest.version.to_string().as_str()) =>
         {
-            Action::Skip
+            Action::Skip(next)
         }
         // deployed with other inputs, changed by hand, failed, unknown, or
         // stamped before the owner label
@@ -477,7 +479,7 @@ mod tests {
     fn deployed_with_current_digest_skips() {
         let s = settings();
         let r = rel(ReleaseStatus::Deployed, 3, &current_digest(&s, &cr()), 3);
-        assert_eq!(act(&s, &cr(), Some(&r)), Action::Skip);
+        assert!(matches!(act(&s, &cr(), Some(&r)), Action::Skip(_)));
     }
 
     #[test]
@@ -752,7 +754,7 @@ mod tests {
             Some(labels::value(&second.name).as_str())
         );
         // ...the owner identity can
-        assert_eq!(act(&s, &first, Some(&r)), Action::Skip);
+        assert!(matches!(act(&s, &first, Some(&r)), Action::Skip(_)));
         assert!(matches!(
             act(&s, &second, Some(&r)),
             Action::Reject(Rejection::OwnedByOther { .. })
@@ -781,7 +783,7 @@ mod tests {
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
             .collect();
-        assert_eq!(act(&widgets, &cr(), Some(&r)), Action::Skip);
+        assert!(matches!(act(&widgets, &cr(), Some(&r)), Action::Skip(_)));
         assert!(matches!(
             act(&gadgets, &cr(), Some(&r)),
             Action::Reject(Rejection::OwnedByOther { .. })
@@ -933,7 +935,7 @@ mod tests {
             .map(|(k, v)| (k.to_owned(), v))
             .collect();
         assert!(r.label(labels::CR_NAMESPACE).is_none());
-        assert_eq!(act(&s, &c, Some(&r)), Action::Skip);
+        assert!(matches!(act(&s, &c, Some(&r)), Action::Skip(_)));
         // a namespaced CR of the same name is another owner
         assert!(matches!(
             act(&s, &cr(), Some(&r)),

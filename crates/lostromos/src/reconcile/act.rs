@@ -9,6 +9,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
 use super::context::{Context, ReconcileError, Step};
+use super::health::settle;
 use super::now_unix;
 use super::operation::Operation;
 use super::report::{
@@ -84,11 +85,17 @@ pub(super) async fn act(
                 Patched::Stale => Step::Done(Action::requeue(STALE_RETRY)),
             })
         }
-        plan::Action::Skip => {
-            if let Some(r) = &release {
-                report_ready(obj, ctx, release_info(&chart, &target, r)).await?;
-            }
-            Ok(Step::Done(ctx.periodic()))
+        plan::Action::Skip(desired) => {
+            let Some(r) = &release else {
+                return Ok(Step::Done(ctx.periodic()));
+            };
+            let subject = Subject {
+                obj,
+                cr,
+                target: &target,
+                chart: &chart,
+            };
+            settle(&subject, ctx, desired, r).await
         }
         plan::Action::Install(d) | plan::Action::Upgrade(d) => {
             let subject = Subject {
@@ -115,7 +122,7 @@ pub(super) async fn act(
         }
         plan::Action::Uninstall => uninstall(obj, cr, ctx, &target).await,
         plan::Action::ReleaseFinalizer => {
-            ctx.releases.forget_owner(&target.namespace, &target.name);
+            forget_release(ctx, &target);
             release_finalizer(obj, cr, ctx).await
         }
         plan::Action::Reject(r) => reject(obj, cr, ctx, r, release.as_ref()).await,
@@ -216,11 +223,40 @@ pub(super) async fn chart_for(
 }
 
 /// The CR being worked on, its release and its chart.
-struct Subject<'a> {
-    obj: &'a CrObject,
-    cr: &'a CrView,
-    target: &'a ReleaseRef,
-    chart: &'a Chart,
+pub(super) struct Subject<'a> {
+    pub obj: &'a CrObject,
+    pub cr: &'a CrView,
+    pub target: &'a ReleaseRef,
+    pub chart: &'a Chart,
+}
+
+/// `helm upgrade --install` of the CR's release with `desired`.
+pub(super) fn helm_upgrade(
+    subject: &Subject<'_>,
+    ctx: &Context,
+    desired: &Desired,
+    description: &str,
+) -> Invocation {
+    let Subject {
+        cr, target, chart, ..
+    } = *subject;
+    // on helm's standard input: never on disk, never in argv
+    let public = [
+        cr.name.as_str(),
+        cr.namespace.as_deref().unwrap_or_default(),
+        &cr.uid,
+        &target.name,
+        &target.namespace,
+    ];
+    let values = ValuesInput::new(&desired.values, &public);
+    let stamp = desired.stamp(cr);
+    ctx.helm.with_chart(&chart.path).upgrade_install(
+        &target.name,
+        &target.namespace,
+        values,
+        &stamp,
+        description,
+    )
 }
 
 /// Install or upgrade with `helm upgrade --install`.
@@ -254,28 +290,12 @@ async fn apply(
         report(obj, ctx, &outcome).await?;
     }
 
-    // on helm's standard input: never on disk, never in argv
-    let public = [
-        cr.name.as_str(),
-        cr.namespace.as_deref().unwrap_or_default(),
-        &cr.uid,
-        &target.name,
-        &target.namespace,
-    ];
-    let values = ValuesInput::new(&desired.values, &public);
-    let stamp = desired.stamp(cr);
     let description = format!(
         "lostromos: {} generation {}",
         cr.key(),
         cr.generation.unwrap_or(0)
     );
-    let inv = ctx.helm.with_chart(&chart.path).upgrade_install(
-        &target.name,
-        &target.namespace,
-        values,
-        &stamp,
-        &description,
-    );
+    let inv = helm_upgrade(subject, ctx, &desired, &description);
     if let Err(e) = run_helm(ctx, cr, target, &inv).await {
         return fail(obj, cr, ctx, op, e).await;
     }
@@ -309,8 +329,14 @@ async fn apply(
         Some(ready_message(&info)),
     )
     .await;
-    report_ready(obj, ctx, info).await?;
-    Ok(Step::Done(ctx.periodic()))
+    match &after {
+        // what the objects say now (their watches wake the CR as they change)
+        Some(r) => settle(subject, ctx, desired, r).await,
+        None => {
+            report_ready(obj, ctx, info).await?;
+            Ok(Step::Done(ctx.periodic()))
+        }
+    }
 }
 
 async fn recover(
@@ -402,8 +428,16 @@ async fn uninstall(
     if let Some(change) = op.change() {
         ctx.metrics.changed(change, true, now_unix() as f64);
     }
-    ctx.releases.forget_owner(&target.namespace, &target.name);
+    forget_release(ctx, target);
     release_finalizer(obj, cr, ctx).await
+}
+
+/// The release is gone or no longer ours: no triggers and no object watches for it.
+fn forget_release(ctx: &Context, target: &ReleaseRef) {
+    ctx.releases.forget_owner(&target.namespace, &target.name);
+    if let Some(objects) = &ctx.objects {
+        objects.forget(&target.namespace, &target.name);
+    }
 }
 
 async fn release_finalizer(
@@ -487,7 +521,7 @@ fn rejection_key(obj: &CrObject, message: &str) -> u64 {
 }
 
 /// Reports a helm failure on the CR and hands it to the backoff.
-async fn fail(
+pub(super) async fn fail(
     obj: &CrObject,
     cr: &CrView,
     ctx: &Context,
@@ -522,7 +556,7 @@ async fn fail(
 
 /// Runs one helm process and logs one line for it: the wait for a slot and
 /// helm's own run apart. (helm's error text comes redacted of the values.)
-async fn run_helm(
+pub(super) async fn run_helm(
     ctx: &Context,
     cr: &CrView,
     target: &ReleaseRef,

@@ -16,9 +16,11 @@ use crate::helm::chart::Chart;
 use crate::helm::{HelmArgs, HelmError, HelmErrorKind, HelmRunner};
 use crate::observe::api_probe::ApiProbe;
 use crate::observe::cr::{CrObject, CrView};
+use crate::observe::objects::{Objects, ObjectsError};
 use crate::observe::release_watch::Releases;
 use crate::observe::watch_health::is_transport;
 use crate::plan::chart_choice::{ChartPolicy, ChartRequest};
+use crate::plan::health::{Corrections, HealthSettings};
 use crate::plan::PlanSettings;
 use crate::serve::metrics::Metrics;
 
@@ -44,6 +46,10 @@ pub struct Setup {
     pub metrics: Arc<Metrics>,
     /// Whether the API server answers, for CRs that failed because it did not.
     pub api: Arc<ApiProbe>,
+    /// The releases' objects, when watched (`--watch-objects`).
+    pub objects: Option<Arc<Objects>>,
+    /// Readiness deadline and drift handling.
+    pub health: HealthSettings,
 }
 
 /// What reconciles remember of one managed CR between runs.
@@ -58,6 +64,8 @@ pub(super) struct Memo {
     pub reported: Option<u64>,
     /// A cause outside the CR that made its last reconcile fail.
     pub blocked: Option<Blocked>,
+    /// Recent drift corrections of its release, to tell a fight.
+    pub corrections: Corrections,
 }
 
 /// A chart a CR chose by annotation: resolved once, by the first CR that asks.
@@ -154,6 +162,8 @@ pub enum ReconcileError {
     Kube(#[from] kube::Error),
     #[error("values file: {0}")]
     ValuesFile(#[from] std::io::Error),
+    #[error("{0}")]
+    Objects(#[from] ObjectsError),
     /// The release's Secrets may not be watched, so its state is unknown.
     #[error("{message}")]
     ReleasesForbidden {
@@ -169,6 +179,7 @@ impl ReconcileError {
         match self {
             Self::Kube(e) => is_transport(e),
             Self::Helm(e) => e.kind == HelmErrorKind::Unreachable,
+            Self::Objects(e) => e.kube().is_some_and(is_transport),
             _ => false,
         }
     }

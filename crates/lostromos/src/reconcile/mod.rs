@@ -10,6 +10,7 @@ mod act;
 pub mod backoff;
 mod context;
 pub mod events;
+pub mod health;
 pub mod operation;
 mod report;
 pub mod status;

@@ -20,6 +20,8 @@ pub enum Operation {
     Reject,
     /// Fetching a chart a CR chose by annotation.
     Pull,
+    /// Re-applying a release whose objects drifted, with the same inputs.
+    Correct,
 }
 
 impl Operation {
@@ -38,6 +40,7 @@ impl Operation {
             Self::ReleaseFinalizer => "release-finalizer",
             Self::Reject => "reject",
             Self::Pull => "pull",
+            Self::Correct => "correct",
         }
     }
 
@@ -55,6 +58,7 @@ impl Operation {
             Self::ReleaseFinalizer => "ReleaseFinalizer",
             Self::Reject => "Reject",
             Self::Pull => "Pull",
+            Self::Correct => "Correct",
         }
     }
 
@@ -67,6 +71,7 @@ impl Operation {
             Self::Wait => "Waiting",
             Self::Uninstall => "Uninstalling",
             Self::Pull => "Pulling",
+            Self::Correct => "Correcting",
             Self::AddFinalizer => "AddingFinalizer",
             Self::ReleaseFinalizer => "ReleasingFinalizer",
             Self::Ignore | Self::Skip | Self::Reject => "Progressing",
@@ -81,6 +86,7 @@ impl Operation {
             Self::RecoverRollback | Self::RecoverUninstall => "Recovered",
             Self::Uninstall => "Uninstalled",
             Self::Pull => "Pulled",
+            Self::Correct => "DriftCorrected",
             Self::AddFinalizer => "FinalizerAdded",
             Self::ReleaseFinalizer => "FinalizerReleased",
             Self::Skip => "UpToDate",
@@ -118,7 +124,7 @@ impl From<&Action> for Operation {
             Action::AddFinalizer => Self::AddFinalizer,
             Action::Install(_) => Self::Install,
             Action::Upgrade(_) => Self::Upgrade,
-            Action::Skip => Self::Skip,
+            Action::Skip(_) => Self::Skip,
             Action::Recover(Recovery::Rollback { .. }) => Self::RecoverRollback,
             Action::Recover(Recovery::UninstallFirstInstall) => Self::RecoverUninstall,
             Action::Wait { .. } => Self::Wait,
@@ -133,7 +139,7 @@ impl From<&Action> for Operation {
 mod tests {
     use super::*;
 
-    const ALL: [Operation; 12] = [
+    const ALL: [Operation; 13] = [
         Operation::Ignore,
         Operation::AddFinalizer,
         Operation::Install,
@@ -146,6 +152,7 @@ mod tests {
         Operation::ReleaseFinalizer,
         Operation::Reject,
         Operation::Pull,
+        Operation::Correct,
     ];
 
     #[test]

@@ -40,6 +40,8 @@ pub(super) async fn report_ready(
     let outcome = Outcome::Ready {
         message: ready_message(&info),
         release: info,
+        objects: None,
+        drifted: None,
     };
     report(obj, ctx, &outcome).await
 }

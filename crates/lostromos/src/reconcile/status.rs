@@ -7,6 +7,8 @@ use k8s_openapi::jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::plan::health::Counts;
+
 /// The release as shown in status.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -33,6 +35,9 @@ pub struct CrStatus {
     pub release: Option<ReleaseInfo>,
     #[serde(default)]
     pub last_error: Option<String>,
+    /// The release's objects: how many, and how many are ready.
+    #[serde(default)]
+    pub objects: Option<Counts>,
 }
 
 impl CrStatus {
@@ -50,10 +55,24 @@ impl CrStatus {
 /// Where a CR stands after (or during) a reconcile.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// The release is deployed with the CR's current inputs.
+    /// The release is deployed with the CR's current inputs, and its objects
+    /// (when watched) are ready.
     Ready {
         release: ReleaseInfo,
         message: String,
+        objects: Option<Counts>,
+        /// Drift reported, not corrected (`--drift warn`).
+        drifted: Option<String>,
+    },
+    /// Deployed with the current inputs, but objects are not ready (or keep
+    /// drifting back): `stalled` past the deadline or in a fight.
+    NotReady {
+        release: ReleaseInfo,
+        reason: String,
+        message: String,
+        objects: Counts,
+        stalled: bool,
+        drifted: Option<String>,
     },
     /// Work under way or waiting (install, upgrade, recovery, a retry).
     Progressing {
@@ -75,6 +94,7 @@ pub enum Outcome {
 pub const READY: &str = "Ready";
 pub const RECONCILING: &str = "Reconciling";
 pub const STALLED: &str = "Stalled";
+pub const DRIFTED: &str = "Drifted";
 
 fn condition(
     type_: &str,
@@ -102,10 +122,37 @@ pub fn build(
     now: Timestamp,
 ) -> CrStatus {
     let (ready, reconciling, stalled, release, last_error) = match outcome {
-        Outcome::Ready { release, message } => (
+        Outcome::Ready {
+            release, message, ..
+        } => (
             condition(READY, true, "Deployed", message, generation),
             condition(RECONCILING, false, "Deployed", "", generation),
             condition(STALLED, false, "Deployed", "", generation),
+            Some(release),
+            None,
+        ),
+        Outcome::NotReady {
+            release,
+            reason,
+            message,
+            stalled,
+            ..
+        } => (
+            condition(READY, false, reason, message, generation),
+            condition(
+                RECONCILING,
+                !stalled,
+                reason,
+                if *stalled { "" } else { message.as_str() },
+                generation,
+            ),
+            condition(
+                STALLED,
+                *stalled,
+                reason,
+                if *stalled { message.as_str() } else { "" },
+                generation,
+            ),
             Some(release),
             None,
         ),
@@ -157,8 +204,18 @@ pub fn build(
             Some(message.clone()),
         ),
     };
-    let conditions = [ready, reconciling, stalled]
+    let drifted = match outcome {
+        Outcome::Ready {
+            drifted: Some(m), ..
+        }
+        | Outcome::NotReady {
+            drifted: Some(m), ..
+        } => Some(condition(DRIFTED, true, DRIFTED, m, generation)),
+        _ => None,
+    };
+    let conditions = [Some(ready), Some(reconciling), Some(stalled), drifted]
         .into_iter()
+        .flatten()
         .map(|mut c| {
             let same = current
                 .and_then(|s| s.condition(&c.type_))
@@ -173,11 +230,19 @@ pub fn build(
         (_, Some(r)) => Some(r.clone()),
         (_, None) => current.and_then(|s| s.release.clone()),
     };
+    // Object counts are the last known while helm works on the release.
+    let objects = match outcome {
+        Outcome::Ready { objects, .. } => *objects,
+        Outcome::NotReady { objects, .. } => Some(*objects),
+        Outcome::Idle { .. } => None,
+        _ => current.and_then(|s| s.objects),
+    };
     CrStatus {
         observed_generation: generation,
         conditions,
         release,
         last_error,
+        objects,
     }
 }
 
@@ -214,6 +279,8 @@ mod tests {
         Outcome::Ready {
             release: info(rev),
             message: "ok".into(),
+            objects: None,
+            drifted: None,
         }
     }
 

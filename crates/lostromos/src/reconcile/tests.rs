@@ -154,6 +154,8 @@ impl Fixture {
             index_catch_up: Duration::from_millis(50),
             metrics: Arc::new(Metrics::new()),
             api: Arc::new(ApiProbe::new(client_for_probe)),
+            objects: None,
+            health: Default::default(),
         }));
         Self { ctx, seen, dir }
     }
@@ -240,6 +242,8 @@ async fn no_status_patch_and_no_helm_when_nothing_changed() {
         &Outcome::Ready {
             message: super::report::ready_message(&info),
             release: info,
+            objects: None,
+            drifted: None,
         },
         Timestamp::now(),
     );

@@ -20,6 +20,7 @@ use axum::{Json, Router};
 use crate::config::settings::DEFAULT_STUCK_AFTER;
 use crate::observe::api_calls::ApiCalls;
 use crate::observe::api_probe::ApiProbe;
+use crate::observe::objects::Objects;
 use crate::observe::release_watch::Releases;
 use crate::observe::watch_health::Watches;
 use crate::serve::metrics::Metrics;
@@ -32,6 +33,8 @@ pub struct Probe {
     pub ready: AtomicBool,
     /// The release index, once this process leads.
     pub releases: OnceLock<Arc<Releases>>,
+    /// The object watches, once this process leads (and watches objects).
+    pub objects: OnceLock<Arc<Objects>>,
     /// Every watch's health.
     pub watches: Arc<Watches>,
     /// The API server's own readiness, once there is a client.
@@ -48,6 +51,7 @@ impl Default for Probe {
             metrics: Arc::default(),
             ready: AtomicBool::default(),
             releases: OnceLock::new(),
+            objects: OnceLock::new(),
             watches: Arc::default(),
             api: OnceLock::new(),
             calls: Arc::default(),
@@ -125,6 +129,11 @@ fn readiness(
 async fn metrics(State(p): State<Arc<Probe>>) -> impl IntoResponse {
     if let Some(releases) = p.releases.get() {
         p.metrics.set_releases(&releases.managed_by_status());
+    }
+    p.metrics.set_api_requests(&p.calls.sent());
+    if let Some(objects) = p.objects.get() {
+        let (kinds, count) = objects.counts();
+        p.metrics.set_objects(kinds, count);
     }
     (
         [(

@@ -72,6 +72,10 @@ pub struct Metrics {
     helm_processes: Family<Labels, Counter>,
     releases_by_status: Family<Labels, Gauge>,
     failures: Family<Labels, Counter>,
+    drift: Family<Labels, Counter>,
+    object_kinds: Gauge,
+    objects: Gauge,
+    api_requests: Family<Labels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -137,6 +141,30 @@ impl Metrics {
             "Failed reconciles by reason",
             failures.clone(),
         );
+        let drift = Family::<Labels, Counter>::default();
+        registry.register(
+            "lostromos_drift",
+            "Drift decisions: corrected (helm re-applied the release), warned, or held (a fight: corrections paused)",
+            drift.clone(),
+        );
+        let object_kinds = Gauge::default();
+        registry.register(
+            "lostromos_object_kinds",
+            "Object kinds watched for the releases' readiness and drift",
+            object_kinds.clone(),
+        );
+        let objects = Gauge::default();
+        registry.register(
+            "lostromos_objects",
+            "Objects of releases kept (a compact state each) by the object watches",
+            objects.clone(),
+        );
+        let api_requests = Family::<Labels, Gauge>::default();
+        registry.register(
+            "lostromos_api_requests",
+            "Requests sent to the API server since start, by verb (watch, get, patch, post, put, delete)",
+            api_requests.clone(),
+        );
         Self {
             registry,
             events,
@@ -150,7 +178,33 @@ impl Metrics {
             helm_processes,
             releases_by_status,
             failures,
+            drift,
+            object_kinds,
+            objects,
+            api_requests,
         }
+    }
+
+    /// Sets the API request counts (at scrape time).
+    pub fn set_api_requests(&self, sent: &[(&'static str, u64)]) {
+        for (verb, n) in sent {
+            self.api_requests
+                .get_or_create(&vec![("verb", (*verb).to_owned())])
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// One drift decision: `corrected`, `warned` or `held`.
+    pub fn drift(&self, outcome: &'static str) {
+        self.drift
+            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .inc();
+    }
+
+    /// Sets the object watch gauges (at scrape time).
+    pub fn set_objects(&self, kinds: usize, objects: usize) {
+        self.object_kinds.set(kinds as i64);
+        self.objects.set(objects as i64);
     }
 
     pub fn reconciled(&self, action: &'static str, took: Duration) {
@@ -244,6 +298,9 @@ mod tests {
         );
         m.failed("ValuesRejected");
         m.set_releases(&[("deployed", 3), ("failed", 1)]);
+        m.drift("corrected");
+        m.set_objects(2, 7);
+        m.set_api_requests(&[("get", 3)]);
         let text = m.encode();
         for name in [
             "releases_events_total 1",
@@ -263,6 +320,10 @@ mod tests {
             "lostromos_helm_processes_total{action=\"upgrade\",result=\"ok\"} 1",
             "lostromos_releases{status=\"deployed\"} 3",
             "lostromos_failures_total{reason=\"ValuesRejected\"} 1",
+            "lostromos_drift_total{outcome=\"corrected\"} 1",
+            "lostromos_object_kinds 2",
+            "lostromos_objects 7",
+            "lostromos_api_requests{verb=\"get\"} 3",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }

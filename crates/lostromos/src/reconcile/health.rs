@@ -1,0 +1,222 @@
+//! A deployed release's objects: reporting whether they are ready, and putting
+//! back what another writer changed. Runs on every decision to skip helm, from
+//! what the object watches hold: no helm process and no API call unless the
+//! status changes or drift is corrected.
+
+use std::time::Duration;
+
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+
+use super::act::{fail, helm_upgrade, run_helm, Subject};
+use super::context::{Context, ReconcileError, Step};
+use super::now_unix;
+use super::operation::Operation;
+use super::report::{publish, ready_message, release_info, report, status_would_change};
+use super::status::Outcome;
+use crate::observe::release_index::ReleaseState;
+use crate::plan::health::{self, Drift, Readied};
+use crate::plan::Desired;
+
+/// The condition reasons of a deployed release whose objects are not ready.
+pub const PROGRESSING: &str = "Progressing";
+pub const NOT_READY: &str = "NotReady";
+pub const DRIFT_LOOP: &str = "DriftLoop";
+pub const DRIFTED: &str = "Drifted";
+
+/// Reports on the objects of a release deployed with the CR's current inputs
+/// (`desired`, which a drift correction applies again).
+pub(super) async fn settle(
+    subject: &Subject<'_>,
+    ctx: &Context,
+    desired: Desired,
+    release: &ReleaseState,
+) -> Result<Step, ReconcileError> {
+    let Subject {
+        obj,
+        cr,
+        target,
+        chart,
+    } = *subject;
+    let info = release_info(chart, target, release);
+    let view = match &ctx.objects {
+        Some(objects) => {
+            objects
+                .ensure(&target.namespace, &target.name, release.latest.version)
+                .await?;
+            objects.view(&target.namespace, &target.name)
+        }
+        None => None,
+    };
+    let Some(view) = view else {
+        // objects not watched: deployed is ready
+        let outcome = Outcome::Ready {
+            message: ready_message(&info),
+            release: info,
+            objects: None,
+            drifted: None,
+        };
+        report(obj, ctx, &outcome).await?;
+        return Ok(Step::Done(ctx.periodic()));
+    };
+    let now = now_unix();
+    let corrections = ctx.memo(&cr.uid).corrections;
+    let verdict = health::judge(
+        &view,
+        &ctx.health,
+        release.latest.created_unix,
+        &corrections,
+        now,
+    );
+    let mut requeue = ctx.reconcile_period;
+    let mut drifted = None;
+    let mut fight = None;
+    match verdict.drift {
+        Drift::None => {}
+        Drift::Correct { message, .. } => {
+            return correct(subject, ctx, desired, view.server_side, message).await;
+        }
+        Drift::Warn { message } => {
+            ctx.metrics.drift("warned");
+            drifted = Some(message);
+        }
+        Drift::Fight {
+            message,
+            held_until,
+            new_pause,
+        } => {
+            ctx.metrics.drift("held");
+            if new_pause {
+                ctx.update_memo(&cr.uid, |m| {
+                    m.corrections.held_until = Some(held_until);
+                    m.corrections.fights += 1;
+                });
+            }
+            requeue = requeue.min(secs(held_until - now));
+            fight = Some(message);
+        }
+    }
+    let objects = verdict.counts;
+    let outcome = match (fight, verdict.readiness) {
+        (Some(message), _) => Outcome::NotReady {
+            release: info,
+            reason: DRIFT_LOOP.into(),
+            message,
+            objects,
+            stalled: true,
+            drifted,
+        },
+        (None, Readied::Ready) => Outcome::Ready {
+            message: format!(
+                "{}; {}/{} objects ready",
+                ready_message(&info),
+                objects.ready,
+                objects.total
+            ),
+            release: info,
+            objects: Some(objects),
+            drifted,
+        },
+        (
+            None,
+            Readied::Progressing {
+                message,
+                recheck_secs,
+            },
+        ) => {
+            if let Some(r) = recheck_secs {
+                requeue = requeue.min(Duration::from_secs(r));
+            }
+            Outcome::NotReady {
+                release: info,
+                reason: PROGRESSING.into(),
+                message,
+                objects,
+                stalled: false,
+                drifted,
+            }
+        }
+        (None, Readied::NotReady { message }) => Outcome::NotReady {
+            release: info,
+            reason: NOT_READY.into(),
+            message,
+            objects,
+            stalled: true,
+            drifted,
+        },
+    };
+    // A warning state is told once, as the status enters it.
+    if let Some((reason, note)) = warning(&outcome) {
+        if status_would_change(obj, ctx, &outcome) {
+            tracing::warn!(cr = %cr.key(), reason, "{note}");
+            publish(
+                ctx,
+                obj,
+                EventType::Warning,
+                reason,
+                Operation::Skip,
+                Some(note.to_owned()),
+            )
+            .await;
+        }
+    }
+    report(obj, ctx, &outcome).await?;
+    Ok(Step::Done(Action::requeue(requeue)))
+}
+
+/// The Event reason and note of an outcome that warrants a warning.
+fn warning(outcome: &Outcome) -> Option<(&str, &str)> {
+    match outcome {
+        Outcome::NotReady {
+            reason,
+            message,
+            stalled: true,
+            ..
+        } => Some((reason, message)),
+        Outcome::NotReady {
+            drifted: Some(m), ..
+        }
+        | Outcome::Ready {
+            drifted: Some(m), ..
+        } => Some((DRIFTED, m)),
+        _ => None,
+    }
+}
+
+fn secs(n: i64) -> Duration {
+    Duration::from_secs(u64::try_from(n).unwrap_or(0).max(1))
+}
+
+/// Re-applies the release with the same inputs, then plans again on the new
+/// revision (whose inventory and verdict follow).
+async fn correct(
+    subject: &Subject<'_>,
+    ctx: &Context,
+    desired: Desired,
+    server_side: bool,
+    message: String,
+) -> Result<Step, ReconcileError> {
+    let Subject {
+        obj, cr, target, ..
+    } = *subject;
+    let op = Operation::Correct;
+    tracing::info!(cr = %cr.key(), release = %target.name, namespace = %target.namespace, "drift: {message}");
+    let description = format!("lostromos: {} drift corrected", cr.key());
+    let inv = helm_upgrade(subject, ctx, &desired, &description);
+    let inv = ctx.helm.forcing_conflicts(inv, server_side);
+    if let Err(e) = run_helm(ctx, cr, target, &inv).await {
+        ctx.metrics.drift("failed");
+        return fail(obj, cr, ctx, op, e).await;
+    }
+    let now = now_unix();
+    ctx.update_memo(&cr.uid, |m| m.corrections.record(now, &ctx.health));
+    ctx.metrics.drift("corrected");
+    publish(ctx, obj, EventType::Normal, op.past(), op, Some(message)).await;
+    let expected = desired.expected_revision;
+    ctx.releases
+        .wait_for(&target.namespace, &target.name, ctx.index_catch_up, |s| {
+            s.is_some_and(|s| s.latest.version >= expected && !s.latest.status.is_pending())
+        })
+        .await;
+    Ok(Step::Again(Box::new(obj.clone())))
+}
