@@ -355,6 +355,30 @@ fn values_schema_refuses_typos_and_accepts_every_documented_form() {
             ],
             &["resource", "not allowed"],
         ),
+        (
+            &["--set", "drift=sometimes"],
+            &["drift", "correct", "warn", "off"],
+        ),
+        (
+            &["--set-json", r#"rbac.objects=[{"apiGroup":"x"}]"#],
+            &["apiGroup", "not allowed"],
+        ),
+        // the verbs of rbac.objects are the chart's (list, watch), not the user's
+        (
+            &[
+                "--set-json",
+                r#"rbac.objects=[{"apiGroups":[""],"resources":["pods"],"verbs":["delete"]}]"#,
+            ],
+            &["verbs", "not allowed"],
+        ),
+        (
+            &["--set", "readyTimeout=soon"],
+            &["readyTimeout", "match pattern"],
+        ),
+        (
+            &["--set", "watchObjects=maybe"],
+            &["watchObjects", "boolean"],
+        ),
     ] {
         let (ok, _, stderr) = with(extra);
         assert!(!ok, "{extra:?} was accepted");
@@ -422,6 +446,15 @@ fn values_schema_refuses_typos_and_accepts_every_documented_form() {
             "--set",
             r"logLevel=info\,lostromos=debug",
         ],
+        &["--set", "readyTimeout=30s", "--set", "drift=warn"],
+        &["--set", "readyTimeout=90", "--set", "drift=off"],
+        &["--set", "readyTimeout=1h30m", "--set", "drift=correct"],
+        &["--set", "watchObjects=false"],
+        &[
+            "--set-json",
+            r#"rbac.objects=[{"apiGroups":["example.com"],"resources":["widgets"]}]"#,
+        ],
+        &["--set-json", "rbac.objects=[]"],
     ] {
         let (ok, _, stderr) = with(extra);
         assert!(ok, "{extra:?}: {stderr}");
@@ -720,6 +753,254 @@ fn cluster_wide_mode_installs_a_cluster_role() {
     assert!(left.trim().is_empty(), "{left}");
 }
 
+/// Values for namespace-scoped mode watching `namespaces`, driving
+/// `/charts/whatever`, with no `rbac.extraRules`: what the ServiceAccount may
+/// do to the driven chart's objects is then only what `rbac.objects` grants.
+fn values_without_extra_rules(namespaces: &[&str]) -> Vec<String> {
+    let mut v = widget_values();
+    v.extend([
+        "--set".to_owned(),
+        "rbac.clusterWide=false".to_owned(),
+        "--set-json".to_owned(),
+        format!("watch.namespaces={}", json!(namespaces)),
+        "--set".to_owned(),
+        "chart.path=/charts/whatever".to_owned(),
+    ]);
+    v
+}
+
+/// The kinds of the default `rbac.objects`, as `kubectl auth can-i` names them.
+const DEFAULT_OBJECT_KINDS: &[&str] = &[
+    "configmaps",
+    "secrets",
+    "services",
+    "serviceaccounts",
+    "persistentvolumeclaims",
+    "pods",
+    "deployments.apps",
+    "statefulsets.apps",
+    "daemonsets.apps",
+    "replicasets.apps",
+    "jobs.batch",
+    "cronjobs.batch",
+    "poddisruptionbudgets.policy",
+    "ingresses.networking.k8s.io",
+    "networkpolicies.networking.k8s.io",
+];
+
+#[test]
+fn object_watches_are_read_only_and_granted_where_releases_live() {
+    let t = TestNs::new("chart-objects");
+    let other = t.cluster.create_namespace("chart-objects-other").unwrap();
+    install(
+        &t,
+        "lostromos",
+        &t.ns,
+        &values_without_extra_rules(&[&t.ns]),
+    );
+    let ns = t.ns.as_str();
+    let yes = |args: &[&str]| assert!(can_i(&t, ns, "lostromos", args), "can-i {args:?}: no");
+    let no = |args: &[&str]| assert!(!can_i(&t, ns, "lostromos", args), "can-i {args:?}: yes");
+
+    // list and watch on every default kind, where the releases live
+    for kind in DEFAULT_OBJECT_KINDS {
+        yes(&["list", kind, "-n", ns]);
+        yes(&["watch", kind, "-n", ns]);
+    }
+    // read-only: these rules let Lostrómos watch the objects, not write them
+    // (that is rbac.extraRules' job, empty here)
+    for kind in ["deployments.apps", "configmaps"] {
+        for verb in [
+            "get",
+            "create",
+            "update",
+            "patch",
+            "delete",
+            "deletecollection",
+        ] {
+            no(&[verb, kind, "-n", ns]);
+        }
+        // not where no release lives, nor cluster-wide
+        no(&["list", kind, "-n", &other]);
+        no(&["watch", kind, "-n", &other]);
+        no(&["list", kind, "--all-namespaces"]);
+    }
+
+    // the defaults are the controller's: no flag for them
+    let args = deployment_args(&t, ns, "lostromos");
+    for flag in ["--watch-objects", "--ready-timeout", "--drift"] {
+        assert!(
+            !args.iter().any(|a| a.starts_with(flag)),
+            "{flag} in {args:?}"
+        );
+    }
+
+    // With releaseNamespace, the releases (and so their objects) live there
+    // alone: not in the namespace of the CRs.
+    let crs = t.cluster.create_namespace("chart-objects-crs").unwrap();
+    let rel = t.cluster.create_namespace("chart-objects-rel").unwrap();
+    let mut values = values_without_extra_rules(&[&crs]);
+    values.extend(["--set".to_owned(), format!("releaseNamespace={rel}")]);
+    let split = "split-lostromos";
+    install(&t, split, &crs, &values);
+    let yes = |args: &[&str]| assert!(can_i(&t, &crs, split, args), "can-i {args:?}: no");
+    let no = |args: &[&str]| assert!(!can_i(&t, &crs, split, args), "can-i {args:?}: yes");
+    for kind in ["deployments.apps", "configmaps", "jobs.batch"] {
+        yes(&["list", kind, "-n", &rel]);
+        yes(&["watch", kind, "-n", &rel]);
+        no(&["list", kind, "-n", &crs]);
+        no(&["watch", kind, "-n", &crs]);
+        no(&["list", kind, "-n", ns]);
+        no(&["create", kind, "-n", &rel]);
+    }
+    // the CRs are still watched where they live
+    yes(&["list", "widgets.test.lostromos.dev", "-n", &crs]);
+}
+
+#[test]
+fn watch_objects_false_grants_no_object_watches_and_tells_lostromos() {
+    let t = TestNs::new("chart-noobjects");
+    let mut values = values_without_extra_rules(&[&t.ns]);
+    values.extend(
+        [
+            "--set",
+            "watchObjects=false",
+            "--set",
+            "drift=warn",
+            "--set",
+            "readyTimeout=30s",
+        ]
+        .map(str::to_owned),
+    );
+    install(&t, "lostromos", &t.ns, &values);
+    let ns = t.ns.as_str();
+    for kind in ["deployments.apps", "configmaps", "jobs.batch"] {
+        for verb in ["list", "watch"] {
+            assert!(
+                !can_i(&t, ns, "lostromos", &[verb, kind, "-n", ns]),
+                "can-i {verb} {kind}: yes"
+            );
+        }
+    }
+    // the rest of its rights are unchanged
+    assert!(can_i(&t, ns, "lostromos", &["watch", "secrets", "-n", ns]));
+
+    // the options reach `lostromos run`, in the file's flag style
+    let args = deployment_args(&t, ns, "lostromos");
+    let pair = |flag: &str| args.windows(2).find(|w| w[0] == flag).map(|w| w[1].clone());
+    assert!(
+        args.iter().any(|a| a == "--watch-objects=false"),
+        "{args:?}"
+    );
+    assert_eq!(pair("--drift").as_deref(), Some("warn"), "{args:?}");
+    assert_eq!(pair("--ready-timeout").as_deref(), Some("30s"), "{args:?}");
+
+    // the same in the ClusterRole mode: no object rules at all
+    let mut values = widget_values();
+    values.extend(
+        [
+            "--set",
+            "rbac.clusterWide=true",
+            "--set",
+            "chart.path=/charts/whatever",
+            "--set",
+            "watchObjects=false",
+        ]
+        .map(str::to_owned),
+    );
+    let (ok, rendered, stderr) = template(&values);
+    assert!(ok, "{stderr}");
+    let role = kind_docs(&rendered, "ClusterRole")[0];
+    assert!(!role.contains("deployments"), "{role}");
+    // and with the default, it has them
+    let (ok, rendered, stderr) = template(&values[..values.len() - 2]);
+    assert!(ok, "{stderr}");
+    let role = kind_docs(&rendered, "ClusterRole")[0];
+    assert!(role.contains("- deployments\n"), "{role}");
+}
+
+#[test]
+fn custom_rbac_objects_are_granted_list_and_watch_only() {
+    let t = TestNs::new("chart-custom-objects");
+    // a kind of the driven chart that is not among the defaults: a CRD's
+    t.cluster
+        .kubectl_stdin(
+            ["apply", "-f", "-"],
+            r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gadgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {kind: Gadget, plural: gadgets, singular: gadget}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"#,
+        )
+        .expect("apply the gadgets CRD");
+    t.cluster
+        .kubectl([
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/gadgets.example.com",
+        ])
+        .expect("gadgets CRD established");
+
+    let mut values = values_without_extra_rules(&[&t.ns]);
+    values.extend([
+        "--set-json".to_owned(),
+        r#"rbac.objects=[{"apiGroups":["example.com"],"resources":["gadgets"]}]"#.to_owned(),
+    ]);
+    install(&t, "lostromos", &t.ns, &values);
+    let ns = t.ns.as_str();
+    let yes = |args: &[&str]| assert!(can_i(&t, ns, "lostromos", args), "can-i {args:?}: no");
+    let no = |args: &[&str]| assert!(!can_i(&t, ns, "lostromos", args), "can-i {args:?}: yes");
+    yes(&["list", "gadgets.example.com", "-n", ns]);
+    yes(&["watch", "gadgets.example.com", "-n", ns]);
+    for verb in ["get", "create", "update", "patch", "delete"] {
+        no(&[verb, "gadgets.example.com", "-n", ns]);
+    }
+    // the list replaces the defaults
+    no(&["list", "deployments.apps", "-n", ns]);
+
+    // clusterWide: in the ClusterRole, so cluster-scoped kinds the driven
+    // chart creates are watched cluster-wide too
+    let home = t
+        .cluster
+        .create_namespace("chart-custom-objects-cw")
+        .unwrap();
+    let release = "objects-lostromos";
+    let mut values = widget_values();
+    values.extend(
+        [
+            "--set",
+            "rbac.clusterWide=true",
+            "--set",
+            "chart.path=/charts/whatever",
+            "--set-json",
+            r#"rbac.objects=[{"apiGroups":["example.com"],"resources":["gadgets"]},{"apiGroups":["test.lostromos.dev"],"resources":["clusterwidgets"]}]"#,
+        ]
+        .map(str::to_owned),
+    );
+    install(&t, release, &home, &values);
+    let yes = |args: &[&str]| assert!(can_i(&t, &home, release, args), "can-i {args:?}: no");
+    let no = |args: &[&str]| assert!(!can_i(&t, &home, release, args), "can-i {args:?}: yes");
+    yes(&["list", "gadgets.example.com", "--all-namespaces"]);
+    yes(&["watch", "gadgets.example.com", "-n", ns]);
+    yes(&["list", "clusterwidgets.test.lostromos.dev"]);
+    yes(&["watch", "clusterwidgets.test.lostromos.dev"]);
+    no(&["create", "clusterwidgets.test.lostromos.dev"]);
+    no(&["delete", "gadgets.example.com", "-n", ns]);
+    no(&["list", "deployments.apps", "--all-namespaces"]);
+    helm_ok(t.cluster.kubeconfig(), &["uninstall", release, "-n", &home]);
+}
+
 #[test]
 fn service_monitor_and_leader_election_render_on_request() {
     let base = namespaced_values("apps");
@@ -925,17 +1206,28 @@ fn every_flag_the_chart_can_pass_is_one_lostromos_run_knows() {
             "allowedCharts={oci://example.com/}",
             "--set",
             "replicas=2",
+            "--set",
+            "watchObjects=false",
+            "--set",
+            "readyTimeout=30s",
+            "--set",
+            "drift=warn",
         ]
         .map(str::to_owned),
     );
     let (ok, rendered, stderr) = template(&values);
     assert!(ok, "{stderr}");
     let deployment = kind_docs(&rendered, "Deployment")[0];
+    // a flag's name: `--watch-objects=false` is the flag `--watch-objects`
     let flags: Vec<&str> = deployment
         .lines()
         .filter_map(|l| l.trim().strip_prefix("- --"))
+        .map(|f| f.split_once('=').map_or(f, |(name, _)| name))
         .collect();
-    assert!(flags.len() >= 25, "{flags:?}");
+    assert!(flags.len() >= 34, "{flags:?}");
+    for new in ["watch-objects", "ready-timeout", "drift"] {
+        assert!(flags.contains(&new), "--{new} in {flags:?}");
+    }
     let help = Command::new(lostromos_binary())
         .args(["run", "--help"])
         .output()

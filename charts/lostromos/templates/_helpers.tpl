@@ -63,6 +63,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/* "true" when Lostrómos watches the releases' objects (watchObjects, default true). */}}
+{{- define "lostromos.watchObjects" -}}
+{{- if ne (toString .Values.watchObjects) "false" }}true{{ end }}
+{{- end }}
+
 {{- define "lostromos.leaseName" -}}
 {{- default (include "lostromos.fullname" .) .Values.leaderElection.leaseName }}
 {{- end }}
@@ -133,6 +138,9 @@ that exactly one of chart.path, chart.configMap, chart.reference is set.
 {{- if not (has (toString .Values.logFormat) (list "json" "human")) }}
 {{- fail (printf "logFormat must be json or human, not %q" (toString .Values.logFormat)) }}
 {{- end }}
+{{- if not (has (toString .Values.drift) (list "" "correct" "warn" "off")) }}
+{{- fail (printf "drift must be correct, warn or off (or empty for the default), not %q" (toString .Values.drift)) }}
+{{- end }}
 {{- if and .Values.chartAnnotation (not .Values.allowedCharts) }}
 {{- fail "chartAnnotation needs allowedCharts: the chart reference prefixes a CR may name" }}
 {{- end }}
@@ -182,4 +190,19 @@ that exactly one of chart.path, chart.configMap, chart.reference is set.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, list, watch, create, update, patch, delete]
+{{- end }}
+
+{{/*
+RBAC rules for the object watches: read-only list and watch on each kind of
+rbac.objects (the verbs are the chart's, not the user's); none without
+watchObjects.
+*/}}
+{{- define "lostromos.objectRules" -}}
+{{- if include "lostromos.watchObjects" . }}
+{{- $rules := list }}
+{{- range .Values.rbac.objects }}
+{{- $rules = append $rules (dict "apiGroups" .apiGroups "resources" .resources "verbs" (list "list" "watch")) }}
+{{- end }}
+{{- with $rules }}{{ toYaml . }}{{ end }}
+{{- end }}
 {{- end }}
