@@ -46,3 +46,7 @@ fmt:
 # Idle-cost benchmark: N CRs (LOSTROMOS_BENCH_CRS, default 200), restart, vs one helm call per release
 bench:
     cargo bench -p integration --bench idle_cost
+
+# Readiness and drift cost: N CRs (LOSTROMOS_BENCH_CRS, default 1000) with object watches on vs off: RSS, idle API requests and CPU
+bench-objects:
+    cargo bench -p integration --bench objects_cost

@@ -26,6 +26,11 @@ say "Creating three Tenants: acme, globex, initech ($example/tenants/)"
 show kubectl apply -f $example/tenants/
 
 say "Waiting for lostromos to install a podinfo release for each (at most ${timeout}s each)"
+for name in acme globex initech; do wait_deployed tenant "$name"; done
+say "Deployed, but Ready waits for the objects: the Details column names what is not ready yet"
+show kubectl get tenants -o wide
+say "No kubelet here, so the demo plays the Deployment controller: every Deployment becomes available"
+play_deployments_available
 for name in acme globex initech; do wait_ready tenant "$name"; done
 note "all three are Ready"
 
@@ -41,6 +46,8 @@ show kubectl patch tenant acme --type merge -p '{"spec":{"ui":{"message":"hi fro
 show kubectl delete tenant globex --wait=false
 
 say "Waiting for the upgrade (acme Ready at its new generation) and the uninstall (globex gone)"
+wait_deployed tenant acme
+play_deployments_available
 wait_ready tenant acme
 wait_gone tenant globex
 helm get values acme -o json | grep -q '"message":"hi from the demo"' ||

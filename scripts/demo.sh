@@ -24,6 +24,11 @@ say "Creating three Characters: nemo ($example/crs/nemo.yaml), thing1 and thing2
 show kubectl apply -f $example/crs/nemo.yaml -f $example/crs/things.yaml
 
 say "Waiting for lostromos to install a release for each (at most ${timeout}s each)"
+for name in nemo thing1 thing2; do wait_deployed character "$name"; done
+say "Deployed, but Ready waits for the objects: the Details column names what is not ready yet"
+show kubectl get characters -o wide
+say "No kubelet here, so the demo plays the Deployment controller: every Deployment becomes available"
+play_deployments_available
 for name in nemo thing1 thing2; do wait_ready character "$name"; done
 note "all three are Ready"
 
@@ -41,6 +46,8 @@ show kubectl apply -f $example/crs/nemo-update.yaml
 show kubectl delete character thing2 --wait=false
 
 say "Waiting for the upgrade (nemo Ready at its new generation) and the uninstall (thing2 gone)"
+wait_deployed character nemo
+play_deployments_available
 wait_ready character nemo
 wait_gone character thing2
 revision=$(kubectl get character nemo -o jsonpath='{.status.release.revision}')

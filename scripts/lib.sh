@@ -184,6 +184,34 @@ wait_ready() {
         kubectl wait --timeout=1s --for=condition=Ready "$kind/$name"
 }
 
+# deployed_at_generation KIND NAME GEN: the CR's release is deployed with generation GEN's
+# inputs (Ready, or waiting for its objects to be ready).
+deployed_at_generation() {
+    local got
+    got=$(kubectl get "$1" "$2" -o jsonpath='{.status.observedGeneration} {.status.conditions[?(@.type=="Ready")].reason}')
+    [[ $got == "$3 Deployed" || $got == "$3 Progressing" ]]
+}
+
+# wait_deployed KIND NAME: until helm has deployed the CR's current generation.
+wait_deployed() {
+    local kind=$1 name=$2 gen
+    gen=$(kubectl get "$kind" "$name" -o jsonpath='{.metadata.generation}')
+    wait_until "$kind/$name deployed at generation $gen" deployed_at_generation "$kind" "$name" "$gen"
+}
+
+# play_deployments_available: this control plane has no kubelet and no
+# controller-manager, so Deployments never become available by themselves; this
+# plays the Deployment controller, marking every Deployment helm made available
+# (its status subresource), as it would be once its pods run.
+play_deployments_available() {
+    local d gen replicas
+    for d in $(kubectl get deployments -l app.kubernetes.io/managed-by=Helm -o name); do
+        gen=$(kubectl get "$d" -o jsonpath='{.metadata.generation}')
+        replicas=$(kubectl get "$d" -o jsonpath='{.spec.replicas}')
+        kubectl patch "$d" --subresource=status --type=merge -p "{\"status\":{\"observedGeneration\":$gen,\"replicas\":$replicas,\"updatedReplicas\":$replicas,\"readyReplicas\":$replicas,\"availableReplicas\":$replicas,\"conditions\":[{\"type\":\"Available\",\"status\":\"True\",\"reason\":\"MinimumReplicasAvailable\"}]}}" >/dev/null
+    done
+}
+
 # wait_gone KIND NAME: until the CR is deleted and its release uninstalled.
 wait_gone() {
     local kind=$1 name=$2 release=${3:-$2}

@@ -195,6 +195,48 @@ impl<'c> TestNs<'c> {
         )
     }
 
+    /// Plays the Deployment controller (there is no kubelet or
+    /// controller-manager): once Deployment `name` exists, its status says
+    /// every replica of its current generation is updated, ready and available.
+    pub fn deployment_available(&self, name: &str) {
+        let d: Value = wait_for(
+            &format!("Deployment {name}"),
+            Duration::from_secs(90),
+            || {
+                let out = self
+                    .kubectl(&[
+                        "get",
+                        "deployment",
+                        name,
+                        "-o",
+                        "json",
+                        "--ignore-not-found",
+                    ])
+                    .ok()?;
+                serde_json::from_str(&out).ok()
+            },
+        );
+        let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
+        let status = serde_json::json!({"status": {
+        "observedGeneration": d["metadata"]["generation"],
+        "replicas": replicas, "updatedReplicas": replicas,
+        "readyReplicas": replicas, "availableReplicas": replicas,
+        "conditions": [
+            {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+            {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
+        ]}});
+        self.kubectl(&[
+            "patch",
+            "deployment",
+            name,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &status.to_string(),
+        ])
+        .expect("patch the Deployment's status");
+    }
+
     /// Runs the helm under test against this namespace.
     pub fn helm(&self, args: &[&str]) -> anyhow::Result<String> {
         let out = Command::new(helm_binary())

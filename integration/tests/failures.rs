@@ -255,6 +255,7 @@ fn chart_that_fails_to_render_is_retried_with_backoff_and_recovers_after_a_fix()
 
     // the values the template reads repair it
     t.apply_widget("brk", json!({"broken": {"By": "x"}}));
+    t.deployment_available("brk-hello");
     let w = t.wait_ready("brk");
     assert_eq!(w["status"]["lastError"], Value::Null, "{w}");
     assert_eq!(t.release("brk").map(|(_, st)| st), Some("deployed".into()));

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use integration::{chart, wait_for, Lostromos, TestNs};
+use integration::{chart, wait_for, Lostromos, TestNs, GROUP};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -17,30 +17,6 @@ fn get(t: &TestNs, kind: &str, name: &str) -> Option<Value> {
         .kubectl(&["get", kind, name, "-o", "json", "--ignore-not-found"])
         .ok()?;
     serde_json::from_str(&out).ok()
-}
-
-/// Plays the Deployment controller: all `replicas` updated, ready, available.
-fn deployment_available(t: &TestNs, name: &str) {
-    let d = get(t, "deployment", name).expect("the Deployment exists");
-    let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
-    let status = json!({"status": {
-    "observedGeneration": d["metadata"]["generation"],
-    "replicas": replicas, "updatedReplicas": replicas,
-    "readyReplicas": replicas, "availableReplicas": replicas,
-    "conditions": [
-        {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
-        {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
-    ]}});
-    t.kubectl(&[
-        "patch",
-        "deployment",
-        name,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        &status.to_string(),
-    ])
-    .expect("patch the Deployment's status");
 }
 
 /// The condition `type_` of Widget `name` once `check` holds for it.
@@ -75,7 +51,7 @@ fn config_data(t: &TestNs, name: &str) -> Option<String> {
 fn ready_workload(t: &TestNs, name: &str) {
     t.apply_widget(name, json!({"greeting": "hello"}));
     wait_condition(t, name, "Ready", is("False", "Progressing"));
-    deployment_available(t, &format!("{name}-web"));
+    t.deployment_available(&format!("{name}-web"));
     t.wait_ready(name);
 }
 
@@ -102,7 +78,7 @@ fn ready_waits_for_the_deployment_and_no_helm_runs_meanwhile() {
         (Some("True"), Some("Progressing"))
     );
 
-    deployment_available(&t, "shop-web");
+    t.deployment_available("shop-web");
     let w = t.wait_ready("shop");
     assert_eq!(w["status"]["objects"], json!({"total": 2, "ready": 2}));
     let ready = t.condition("shop", "Ready").expect("Ready");
@@ -139,7 +115,7 @@ fn objects_not_ready_by_the_deadline_stall_the_cr_until_they_are() {
             .then_some(())
     });
     // the objects become ready later: the CR recovers by itself
-    deployment_available(&t, "slow-web");
+    t.deployment_available("slow-web");
     t.wait_ready("slow");
     let stalled = t.condition("slow", "Stalled").expect("Stalled");
     assert_eq!(stalled["status"], "False");
@@ -267,7 +243,7 @@ fn scaling_through_the_scale_subresource_is_not_drift() {
                 .as_str()
                 .is_some_and(|m| m.contains("shop-web"))
     });
-    deployment_available(&t, "shop-web");
+    t.deployment_available("shop-web");
     t.wait_ready("shop");
     let d = get(&t, "deployment", "shop-web").expect("deployment");
     assert_eq!(d["spec"]["replicas"], 3, "the scale stays");
@@ -364,4 +340,37 @@ fn a_writer_that_keeps_changing_a_field_back_ends_in_a_drift_loop() {
         "{:?}",
         l.helm_calls()
     );
+}
+
+#[test]
+fn a_kind_lostromos_may_not_watch_is_named_with_the_fix() {
+    let t = TestNs::new("objects-rbac");
+    let user = t.cluster.unprivileged_user();
+    // all it needs, and helm may write ConfigMaps, but not list or watch them
+    for (name, verbs, resources) in [
+        (
+            "lostromos",
+            "*",
+            format!("widgets.{GROUP},widgets.{GROUP}/status,widgets.{GROUP}/finalizers,secrets,events.events.k8s.io"),
+        ),
+        ("helm-configmaps", "get,create,update,patch,delete", "configmaps".to_owned()),
+    ] {
+        t.kubectl(&["create", "role", name, &format!("--verb={verbs}"), &format!("--resource={resources}")])
+            .expect("role");
+        t.kubectl(&["create", "rolebinding", name, &format!("--role={name}"), &format!("--user={user}")])
+            .expect("rolebinding");
+    }
+    let args = integration::widget_args(&[&t.ns], &chart("configmap"));
+    let l = Lostromos::start_args(t.cluster.kubeconfig_for_unprivileged(), args);
+    t.apply_widget("w", json!({}));
+    let ready = wait_condition(&t, "w", "Ready", |c| {
+        c["reason"] == "Progressing" && c["message"].as_str().is_some_and(|m| m.contains("may not"))
+    });
+    let message = ready["message"].as_str().unwrap_or_default();
+    for part in ["ConfigMap", "configmaps", &t.ns, "rbac.objects"] {
+        assert!(message.contains(part), "{part:?} missing from {message}");
+    }
+    let (code, body) = l.http_get("/readyz");
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("configmaps"), "{body}");
 }

@@ -87,6 +87,8 @@ fn podinfo_per_tenant_from_the_tenants_example() {
         )
     };
     for name in ["acme", "globex", "initech"] {
+        // no kubelet: the test plays the Deployment controller
+        t.deployment_available(&format!("{name}-podinfo"));
         let v = ready(name);
         assert_eq!(v["status"]["release"]["chart"], "podinfo-6.14.1");
     }
@@ -116,10 +118,17 @@ fn podinfo_per_tenant_from_the_tenants_example() {
         r#"{"spec":{"ui":{"message":"hi"}}}"#,
     ])
     .unwrap();
+    wait_for(
+        "acme's Deployment upgraded",
+        Duration::from_secs(120),
+        || {
+            let d = deployment(&t, "acme-podinfo")?;
+            (env_of(&d, "PODINFO_UI_MESSAGE").as_deref() == Some("hi")).then_some(())
+        },
+    );
+    t.deployment_available("acme-podinfo");
     let v = ready("acme");
     assert_eq!(v["status"]["release"]["revision"], 2);
-    let d = deployment(&t, "acme-podinfo").unwrap();
-    assert_eq!(env_of(&d, "PODINFO_UI_MESSAGE").as_deref(), Some("hi"));
     assert_eq!(t.release("globex"), Some((1, "deployed".into())));
 }
 
@@ -128,6 +137,7 @@ fn hello_world_chart_unchanged_with_values_from_the_spec() {
     let t = TestNs::new("hello");
     let _l = Lostromos::start(&t, &chart("third-party/hello-world"), &[]);
     t.apply_widget("hw", json!({"replicaCount": 2, "service": {"port": 8080}}));
+    t.deployment_available("hw-hello-world");
     let w = t.wait_ready("hw");
     assert_eq!(w["status"]["release"]["chart"], "hello-world-0.1.0");
     let d = deployment(&t, "hw-hello-world").expect("Deployment");

@@ -56,3 +56,89 @@ fn restart_with_healthy_crs_starts_no_helm_process() {
     assert_eq!(ready_widgets(&t), N);
     println!("steady-state: {N} CRs installed in {install_secs:.1}s; restart re-checked all in {recheck_secs:.1}s with 0 helm processes");
 }
+
+/// Plays the Deployment controller for every Deployment in the namespace.
+fn all_deployments_available(t: &TestNs) {
+    let out = t
+        .kubectl(&[
+            "get",
+            "deployments",
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ])
+        .expect("list Deployments");
+    for name in out.split_whitespace() {
+        t.deployment_available(name);
+    }
+}
+
+/// A counter or gauge of Lostrómos's /metrics (0 when absent).
+fn metric(l: &Lostromos, name: &str) -> u64 {
+    let (_, body) = l.http_get("/metrics");
+    body.lines()
+        .find(|line| line.starts_with(name) && line[name.len()..].starts_with(' '))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// With readiness and drift on (a ConfigMap and a Deployment per release),
+/// 50 Ready CRs re-checked twice start no helm process, and make no API
+/// request but the watches' own: the periodic re-check judges from what the
+/// watches hold.
+#[test]
+fn at_rest_with_object_watches_no_helm_and_no_api_request_per_object() {
+    let t = TestNs::new("rest");
+    let l = Lostromos::start(
+        &t,
+        &chart("workload"),
+        &["--concurrency", "4", "--reconcile-period", "10s"],
+    );
+    let items: Vec<Value> = (0..N)
+        .map(|i| {
+            json!({"apiVersion": "test.lostromos.dev/v1", "kind": "Widget",
+                   "metadata": {"name": format!("r-{i:02}"), "namespace": t.ns}, "spec": {}})
+        })
+        .collect();
+    t.apply(&json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string());
+    wait_for("50 releases installed", Duration::from_secs(300), || {
+        (t.releases()
+            .iter()
+            .filter(|(_, _, s)| s == "deployed")
+            .count()
+            == N)
+            .then_some(())
+    });
+    all_deployments_available(&t);
+    wait_for("50 CRs Ready", Duration::from_secs(120), || {
+        (ready_widgets(&t) == N).then_some(())
+    });
+    let requests = |verb: &str| metric(&l, &format!("lostromos_api_requests{{verb=\"{verb}\"}}"));
+    let verbs = ["get", "patch", "post", "put", "delete", "watch"];
+    let before: Vec<u64> = verbs.iter().map(|v| requests(v)).collect();
+    let reconciles = metric(&l, "releases_events_total");
+    // the decision signal: two periodic re-checks of every CR
+    wait_for(
+        "two re-checks of every CR",
+        Duration::from_secs(120),
+        || (metric(&l, "releases_events_total") >= reconciles + 2 * N as u64).then_some(()),
+    );
+    let after: Vec<u64> = verbs.iter().map(|v| requests(v)).collect();
+    assert_eq!(
+        l.helm_calls().len(),
+        N,
+        "no helm process at rest: {:?}",
+        &l.helm_calls()[N..]
+    );
+    for (i, verb) in verbs.iter().enumerate() {
+        let made = after[i] - before[i];
+        // a watch the API server ended is resumed (CRs, release Secrets,
+        // ConfigMaps, Deployments: four watches); nothing else is sent
+        let bound = if *verb == "watch" { 4 } else { 0 };
+        assert!(
+            made <= bound,
+            "{made} {verb} requests at rest (bound {bound}) over {} re-checks",
+            2 * N
+        );
+    }
+    assert_eq!(ready_widgets(&t), N);
+}

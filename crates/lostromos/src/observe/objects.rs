@@ -781,7 +781,14 @@ async fn watch_scope(
                             health.ok();
                         }
                     }
-                    Err(e) => health.error(&e),
+                    Err(e) => {
+                        health.error(&e);
+                        // a watch that starts failing (refused, most likely)
+                        // leaves its objects unjudgeable: say so on the CRs now
+                        if health.failing().is_some_and(|f| f.errors == 1) {
+                            objects.wake_users(&kind, id);
+                        }
+                    }
                 }
             }
             () = health.permitted() => {

@@ -117,6 +117,9 @@ pub enum Drift {
 /// The verdict on a release's objects.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verdict {
+    /// Some object's watch has not listed yet (just started, e.g. after a
+    /// restart): nothing is known, so nothing is reported; the list wakes the CR.
+    pub unlisted: bool,
     pub counts: Counts,
     pub readiness: Readied,
     pub drift: Drift,
@@ -140,6 +143,7 @@ pub fn judge(
     let mut waiting: Vec<String> = Vec::new();
     let mut failed = false;
     let mut unsettled = false;
+    let mut unlisted = false;
     let mut drifted: Vec<Drifted> = Vec::new();
     for o in &objects.objects {
         let label = o.label();
@@ -179,7 +183,10 @@ pub fn judge(
                 }
                 Some("not found".into())
             }
-            Seen::Unlisted => Some("not listed yet".into()),
+            Seen::Unlisted => {
+                unlisted = true;
+                Some("not listed yet".into())
+            }
             Seen::Unwatchable(why) => Some(why.clone()),
         };
         counts.total += 1;
@@ -191,6 +198,7 @@ pub fn judge(
     let readiness = readied(&waiting, failed, unsettled, s, deployed_unix, now);
     let drift = drift(&drifted, s, corrections, now);
     Verdict {
+        unlisted,
         counts,
         readiness,
         drift,
@@ -641,5 +649,16 @@ mod tests {
             matches!(&v.readiness, Readied::Progressing { message, .. } if message.contains("may not watch deployments")),
             "{v:?}"
         );
+        assert!(!v.unlisted);
+    }
+
+    #[test]
+    fn an_object_whose_watch_has_not_listed_yet_leaves_the_verdict_open() {
+        let v = verdict(vec![
+            object("ConfigMap", "a", ready()),
+            object("Deployment", "web", Seen::Unlisted),
+        ]);
+        assert!(v.unlisted, "{v:?}");
+        assert!(!verdict(vec![object("ConfigMap", "a", ready())]).unlisted);
     }
 }

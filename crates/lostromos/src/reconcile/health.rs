@@ -68,6 +68,11 @@ pub(super) async fn settle(
         &corrections,
         now,
     );
+    if verdict.unlisted {
+        // e.g. just restarted: the status stands until the watch has listed
+        // (which wakes the CR), rather than flapping to not ready
+        return Ok(Step::Done(ctx.periodic()));
+    }
     let mut requeue = ctx.reconcile_period;
     let mut drifted = None;
     let mut fight = None;
