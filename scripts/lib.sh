@@ -208,7 +208,7 @@ play_deployments_available() {
     for d in $(kubectl get deployments -l app.kubernetes.io/managed-by=Helm -o name); do
         gen=$(kubectl get "$d" -o jsonpath='{.metadata.generation}')
         replicas=$(kubectl get "$d" -o jsonpath='{.spec.replicas}')
-        kubectl patch "$d" --subresource=status --type=merge -p "{\"status\":{\"observedGeneration\":$gen,\"replicas\":$replicas,\"updatedReplicas\":$replicas,\"readyReplicas\":$replicas,\"availableReplicas\":$replicas,\"conditions\":[{\"type\":\"Available\",\"status\":\"True\",\"reason\":\"MinimumReplicasAvailable\"}]}}" >/dev/null
+        kubectl patch "$d" --subresource=status --type=merge -p "{\"status\":{\"observedGeneration\":$gen,\"replicas\":$replicas,\"updatedReplicas\":$replicas,\"readyReplicas\":$replicas,\"availableReplicas\":$replicas,\"conditions\":[{\"type\":\"Available\",\"status\":\"True\",\"reason\":\"MinimumReplicasAvailable\"},{\"type\":\"Progressing\",\"status\":\"True\",\"reason\":\"NewReplicaSetAvailable\"}]}}" >/dev/null
     done
 }
 
