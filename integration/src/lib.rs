@@ -156,15 +156,35 @@ impl<'c> TestNs<'c> {
         self.apply(&obj.to_string());
     }
 
-    /// The Widget as JSON, or `None` when it does not exist.
-    pub fn widget(&self, name: &str) -> Option<Value> {
+    /// An object of this namespace as JSON (`kind` as kubectl takes it), or
+    /// `None` when it does not exist.
+    pub fn object(&self, kind: &str, name: &str) -> Option<Value> {
         let out = self
-            .kubectl(&["get", "widget", name, "-o", "json", "--ignore-not-found"])
+            .kubectl(&["get", kind, name, "-o", "json", "--ignore-not-found"])
             .ok()?;
         if out.trim().is_empty() {
             return None;
         }
         serde_json::from_str(&out).ok()
+    }
+
+    /// The Widget as JSON, or `None` when it does not exist.
+    pub fn widget(&self, name: &str) -> Option<Value> {
+        self.object("widget", name)
+    }
+
+    /// The note of the first Warning Event `reason` on Widget `name`, once there is one.
+    pub fn wait_warning(&self, name: &str, reason: &str) -> String {
+        wait_for(
+            &format!("a Warning event {reason} on {name}"),
+            Duration::from_secs(60),
+            || {
+                self.events(name)
+                    .into_iter()
+                    .find(|(ty, r, _)| ty == "Warning" && r == reason)
+                    .map(|(_, _, note)| note)
+            },
+        )
     }
 
     /// The status of a condition type, e.g. `Some("True")`.
@@ -199,22 +219,10 @@ impl<'c> TestNs<'c> {
     /// controller-manager): once Deployment `name` exists, its status says
     /// every replica of its current generation is updated, ready and available.
     pub fn deployment_available(&self, name: &str) {
-        let d: Value = wait_for(
+        let d = wait_for(
             &format!("Deployment {name}"),
             Duration::from_secs(90),
-            || {
-                let out = self
-                    .kubectl(&[
-                        "get",
-                        "deployment",
-                        name,
-                        "-o",
-                        "json",
-                        "--ignore-not-found",
-                    ])
-                    .ok()?;
-                serde_json::from_str(&out).ok()
-            },
+            || self.object("deployment", name),
         );
         let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
         let status = serde_json::json!({"status": {

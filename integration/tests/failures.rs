@@ -49,19 +49,6 @@ fn assert_stalled(w: &Value, reason: &str) {
 }
 
 /// Waits for a Warning event with `reason` on the Widget and returns its note.
-fn wait_warning(t: &TestNs, name: &str, reason: &str) -> String {
-    wait_for(
-        &format!("a Warning event {reason} on {name}"),
-        Duration::from_secs(30),
-        || {
-            t.events(name)
-                .into_iter()
-                .find(|(ty, r, _)| ty == "Warning" && r == reason)
-                .map(|(_, _, note)| note)
-        },
-    )
-}
-
 fn count(calls: &[String], verb: &str) -> usize {
     calls.iter().filter(|c| *c == verb).count()
 }
@@ -91,7 +78,7 @@ fn spec_that_is_not_an_object_is_rejected_without_helm_and_does_not_block_others
     assert_stalled(&w, "InvalidSpec");
     let last_error = w["status"]["lastError"].as_str().expect("status.lastError");
     assert!(last_error.contains("fix:"), "{last_error}");
-    let note = wait_warning(&t, "bad", "InvalidSpec");
+    let note = t.wait_warning("bad", "InvalidSpec");
     assert!(note.contains("spec must be an object"), "{note}");
 
     // the good one is not held up by the bad one
@@ -154,7 +141,7 @@ fn values_rejected_by_the_chart_schema_are_reported_without_the_values() {
         "lastError is {} bytes",
         last_error.len()
     );
-    let note = wait_warning(&t, "bad", "ValuesRejected");
+    let note = t.wait_warning("bad", "ValuesRejected");
     assert!(
         note.contains("replicas") && !note.contains("many"),
         "{note}"
@@ -247,7 +234,7 @@ fn chart_that_fails_to_render_is_retried_with_backoff_and_recovers_after_a_fix()
     assert_stalled(&w, "RenderFailed");
     let last_error = w["status"]["lastError"].as_str().expect("status.lastError");
     assert!(last_error.contains("nil pointer"), "{last_error}");
-    let note = wait_warning(&t, "brk", "RenderFailed");
+    let note = t.wait_warning("brk", "RenderFailed");
     assert!(note.contains("nil pointer"), "{note}");
     assert_eq!(t.release("brk"), None);
 
@@ -287,7 +274,7 @@ fn release_too_large_for_helm_storage_is_reported_and_leaves_nothing() {
         "lastError is {} bytes",
         last_error.len()
     );
-    wait_warning(&t, "huge", "ReleaseTooLarge");
+    t.wait_warning("huge", "ReleaseTooLarge");
     assert_eq!(t.release("huge"), None);
     assert!(t
         .kubectl(&["get", "configmap", "huge-big", "--ignore-not-found"])
@@ -348,7 +335,7 @@ fn two_crs_mapping_to_one_release_conflict_and_the_first_keeps_it() {
         last_error.contains(&format!("{}/same", a.ns)),
         "should name the owner: {last_error}"
     );
-    let note = wait_warning(&b, "same", "ReleaseConflict");
+    let note = b.wait_warning("same", "ReleaseConflict");
     assert!(note.contains("fix:"), "{note}");
 
     // the first one's release is untouched, and still the first one's

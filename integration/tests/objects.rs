@@ -12,13 +12,6 @@ use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(90);
 
-fn get(t: &TestNs, kind: &str, name: &str) -> Option<Value> {
-    let out = t
-        .kubectl(&["get", kind, name, "-o", "json", "--ignore-not-found"])
-        .ok()?;
-    serde_json::from_str(&out).ok()
-}
-
 /// The condition `type_` of Widget `name` once `check` holds for it.
 fn wait_condition(t: &TestNs, name: &str, type_: &str, check: impl Fn(&Value) -> bool) -> Value {
     wait_for(&format!("widget {name} condition {type_}"), WAIT, || {
@@ -41,7 +34,7 @@ fn metric(l: &Lostromos, prefix: &str) -> f64 {
 }
 
 fn config_data(t: &TestNs, name: &str) -> Option<String> {
-    get(t, "configmap", name)?["data"]["greeting"]
+    t.object("configmap", name)?["data"]["greeting"]
         .as_str()
         .map(str::to_owned)
 }
@@ -108,12 +101,7 @@ fn objects_not_ready_by_the_deadline_stall_the_cr_until_they_are() {
             .is_some_and(|m| m.contains("Deployment") && m.contains("slow-web")),
         "{stalled}"
     );
-    wait_for("a NotReady Event", WAIT, || {
-        t.events("slow")
-            .iter()
-            .any(|(ty, reason, _)| ty == "Warning" && reason == "NotReady")
-            .then_some(())
-    });
+    t.wait_warning("slow", "NotReady");
     // the objects become ready later: the CR recovers by itself
     t.deployment_available("slow-web");
     t.wait_ready("slow");
@@ -171,11 +159,11 @@ fn a_deleted_deployment_is_recreated() {
     let t = TestNs::new("drift-del");
     let l = Lostromos::start(&t, &chart("workload"), &[]);
     ready_workload(&t, "shop");
-    let before = get(&t, "deployment", "shop-web").expect("deployment");
+    let before = t.object("deployment", "shop-web").expect("deployment");
     t.kubectl(&["delete", "deployment", "shop-web", "--wait=false"])
         .expect("delete");
     let after = wait_for("the Deployment recreated", WAIT, || {
-        get(&t, "deployment", "shop-web")
+        t.object("deployment", "shop-web")
             .filter(|d| d["metadata"]["uid"] != before["metadata"]["uid"])
     });
     assert_eq!(after["spec"]["replicas"], 1);
@@ -213,12 +201,7 @@ fn drift_warn_reports_and_runs_nothing() {
             .is_some_and(|m| m.contains("site-config") && m.contains("data.greeting")),
         "{drifted}"
     );
-    wait_for("a Drifted Event", WAIT, || {
-        t.events("site")
-            .iter()
-            .any(|(ty, reason, _)| ty == "Warning" && reason == "Drifted")
-            .then_some(())
-    });
+    t.wait_warning("site", "Drifted");
     assert_eq!(config_data(&t, "site-config").as_deref(), Some("edited"));
     assert_eq!(
         l.helm_calls().len(),
@@ -245,7 +228,7 @@ fn scaling_through_the_scale_subresource_is_not_drift() {
     });
     t.deployment_available("shop-web");
     t.wait_ready("shop");
-    let d = get(&t, "deployment", "shop-web").expect("deployment");
+    let d = t.object("deployment", "shop-web").expect("deployment");
     assert_eq!(d["spec"]["replicas"], 3, "the scale stays");
     assert_eq!(l.helm_calls().len(), 1, "{:?}", l.helm_calls());
     assert!(!t

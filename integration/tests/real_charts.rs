@@ -6,20 +6,6 @@ use std::time::Duration;
 use integration::{chart, repo_root, wait_for, Lostromos, TestNs};
 use serde_json::{json, Value};
 
-fn deployment(t: &TestNs, name: &str) -> Option<Value> {
-    let out = t
-        .kubectl(&[
-            "get",
-            "deployment",
-            name,
-            "-o",
-            "json",
-            "--ignore-not-found",
-        ])
-        .ok()?;
-    serde_json::from_str(&out).ok()
-}
-
 fn env_of(d: &Value, var: &str) -> Option<String> {
     d["spec"]["template"]["spec"]["containers"][0]["env"]
         .as_array()?
@@ -93,7 +79,9 @@ fn podinfo_per_tenant_from_the_tenants_example() {
         assert_eq!(v["status"]["release"]["chart"], "podinfo-6.14.1");
     }
     // the tenant's spec reached the chart, and the platform's overrides beat it
-    let d = deployment(&t, "acme-podinfo").expect("acme's podinfo Deployment");
+    let d = t
+        .object("deployment", "acme-podinfo")
+        .expect("acme's podinfo Deployment");
     assert_eq!(d["spec"]["replicas"], 2);
     assert_eq!(
         env_of(&d, "PODINFO_UI_MESSAGE").as_deref(),
@@ -122,7 +110,7 @@ fn podinfo_per_tenant_from_the_tenants_example() {
         "acme's Deployment upgraded",
         Duration::from_secs(120),
         || {
-            let d = deployment(&t, "acme-podinfo")?;
+            let d = t.object("deployment", "acme-podinfo")?;
             (env_of(&d, "PODINFO_UI_MESSAGE").as_deref() == Some("hi")).then_some(())
         },
     );
@@ -140,7 +128,9 @@ fn hello_world_chart_unchanged_with_values_from_the_spec() {
     t.deployment_available("hw-hello-world");
     let w = t.wait_ready("hw");
     assert_eq!(w["status"]["release"]["chart"], "hello-world-0.1.0");
-    let d = deployment(&t, "hw-hello-world").expect("Deployment");
+    let d = t
+        .object("deployment", "hw-hello-world")
+        .expect("Deployment");
     assert_eq!(d["spec"]["replicas"], 2);
     let svc: Value = serde_json::from_str(
         &t.kubectl(&["get", "service", "hw-hello-world", "-o", "json"])

@@ -303,12 +303,7 @@ async fn apply(
         ctx.metrics.changed(change, true, now_unix() as f64);
     }
     let expected = desired.expected_revision;
-    let after = ctx
-        .releases
-        .wait_for(&target.namespace, &target.name, ctx.index_catch_up, |s| {
-            s.is_some_and(|s| s.latest.version >= expected && !s.latest.status.is_pending())
-        })
-        .await;
+    let after = wait_for_revision(ctx, target, expected).await;
     let info = match &after {
         Some(r) => release_info(chart, target, r),
         None => ReleaseInfo {
@@ -337,6 +332,20 @@ async fn apply(
             Ok(Step::Done(ctx.periodic()))
         }
     }
+}
+
+/// Waits (at most the index catch-up time) until revision `expected` of the
+/// release, written by the helm that just ran, is in the index and settled.
+pub(super) async fn wait_for_revision(
+    ctx: &Context,
+    target: &ReleaseRef,
+    expected: u64,
+) -> Option<ReleaseState> {
+    ctx.releases
+        .wait_for(&target.namespace, &target.name, ctx.index_catch_up, |s| {
+            s.is_some_and(|s| s.latest.version >= expected && !s.latest.status.is_pending())
+        })
+        .await
 }
 
 async fn recover(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
-use super::act::{fail, helm_upgrade, run_helm, Subject};
+use super::act::{fail, helm_upgrade, run_helm, wait_for_revision, Subject};
 use super::context::{Context, ReconcileError, Step};
 use super::now_unix;
 use super::operation::Operation;
@@ -217,11 +217,6 @@ async fn correct(
     ctx.update_memo(&cr.uid, |m| m.corrections.record(now, &ctx.health));
     ctx.metrics.drift("corrected");
     publish(ctx, obj, EventType::Normal, op.past(), op, Some(message)).await;
-    let expected = desired.expected_revision;
-    ctx.releases
-        .wait_for(&target.namespace, &target.name, ctx.index_catch_up, |s| {
-            s.is_some_and(|s| s.latest.version >= expected && !s.latest.status.is_pending())
-        })
-        .await;
+    wait_for_revision(ctx, target, desired.expected_revision).await;
     Ok(Step::Again(Box::new(obj.clone())))
 }

@@ -113,6 +113,17 @@ fn condition(
     }
 }
 
+/// Stalled, carrying the message only when it is true.
+fn stalled_condition(
+    stalled: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+) -> Condition {
+    let message = if stalled { message } else { "" };
+    condition(STALLED, stalled, reason, message, generation)
+}
+
 /// The new status, keeping `lastTransitionTime` of conditions whose status did
 /// not change (so an unchanged outcome yields an identical status).
 pub fn build(
@@ -146,13 +157,7 @@ pub fn build(
                 if *stalled { "" } else { message.as_str() },
                 generation,
             ),
-            condition(
-                STALLED,
-                *stalled,
-                reason,
-                if *stalled { message.as_str() } else { "" },
-                generation,
-            ),
+            stalled_condition(*stalled, reason, message, generation),
             Some(release),
             None,
         ),
@@ -193,13 +198,7 @@ pub fn build(
                 },
                 generation,
             ),
-            condition(
-                STALLED,
-                *stalled,
-                reason,
-                if *stalled { message.as_str() } else { "" },
-                generation,
-            ),
+            stalled_condition(*stalled, reason, message, generation),
             release.as_ref(),
             Some(message.clone()),
         ),
