@@ -48,6 +48,18 @@ fn requests(l: &Lostromos) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// A gauge without labels from its /metrics.
+fn gauge(l: &Lostromos, name: &str) -> Option<u64> {
+    let (_, body) = l.http_get("/metrics");
+    body.lines().find_map(|line| {
+        line.strip_prefix(name)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
 fn delta(before: &[(String, u64)], after: &[(String, u64)]) -> (u64, String) {
     let mut total = 0;
     let mut parts = Vec::new();
@@ -115,6 +127,14 @@ fn measure(n: usize, objects: bool) -> Figures {
     wait_for("every CR re-checked", Duration::from_secs(900), || {
         (l.skipped_since(from).len() == n).then_some(())
     });
+    if objects {
+        // the restart ends when every release's objects are known again
+        wait_for(
+            "every release inventoried",
+            Duration::from_secs(900),
+            || (gauge(&l, "lostromos_object_releases") == Some(n as u64)).then_some(()),
+        );
+    }
     let pid = l.pid().unwrap_or(0);
     let rss_restart_mib = proc_status_kib(pid, "VmRSS:") as f64 / 1024.0;
     let at_restart = requests(&l);

@@ -55,8 +55,14 @@ pub fn lostromos_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        // benches (built without debug assertions) measure the release build
+        let release = !cfg!(debug_assertions);
+        let mut args = vec!["build", "--quiet", "-p", "lostromos", "--bin", "lostromos"];
+        if release {
+            args.push("--release");
+        }
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "lostromos", "--bin", "lostromos"])
+            .args(&args)
             .current_dir(repo_root())
             .status()
             .expect("running cargo build");
@@ -64,7 +70,9 @@ pub fn lostromos_binary() -> &'static Path {
         let target = std::env::var("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|_| repo_root().join("target"));
-        target.join("debug/lostromos")
+        target
+            .join(if release { "release" } else { "debug" })
+            .join("lostromos")
     })
 }
 
@@ -534,7 +542,11 @@ exec '{helm}' "$@"
                 .rev()
                 .find(|l| l.contains("serving /healthz"))
                 .and_then(|l| {
-                    let at = l.find("address=")? + "address=".len();
+                    // text logs say `address=…`, JSON logs `"address":"…"`
+                    let at = l
+                        .find("address=")
+                        .map(|i| i + "address=".len())
+                        .or_else(|| l.find("\"address\":").map(|i| i + "\"address\":".len()))?;
                     let rest = l[at..].trim_start_matches('"');
                     Some(
                         rest.split(|c: char| c == '"' || c.is_whitespace())

@@ -131,6 +131,8 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         self.calls.count(verb(&req));
+        // `--log-level lostromos::api=trace` lists every request, to account for them
+        tracing::trace!(target: "lostromos::api", method = %req.method(), uri = %req.uri());
         let waiting = (!is_watch(&req)).then(|| {
             self.calls
                 .begin(format!("{} {}", req.method(), req.uri().path()))

@@ -191,6 +191,20 @@ struct State {
 }
 
 /// The inventories and object watches of every release.
+/// What [`Objects`] holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RegistryCounts {
+    /// Releases whose objects are known (inventoried).
+    pub releases: usize,
+    /// Kinds watched.
+    pub kinds: usize,
+    /// Objects kept, a compact state each.
+    pub objects: usize,
+}
+
+/// Release records read at once (see [`Objects::ensure`]).
+const READING_AT_ONCE: usize = 8;
+
 pub struct Objects {
     client: Client,
     /// Where releases live: namespaced kinds are watched there.
@@ -200,6 +214,11 @@ pub struct Objects {
     releases: Arc<Releases>,
     watches: Arc<Watches>,
     state: Mutex<State>,
+    /// Held while a kind is discovered, so that releases inventoried together
+    /// after a start share one discovery instead of each sending their own.
+    discovering: tokio::sync::Mutex<()>,
+    /// Bounds the release records being read at once.
+    reading: tokio::sync::Semaphore,
     me: Weak<Objects>,
 }
 
@@ -218,6 +237,8 @@ impl Objects {
             releases,
             watches,
             state: Mutex::default(),
+            discovering: tokio::sync::Mutex::default(),
+            reading: tokio::sync::Semaphore::new(READING_AT_ONCE),
             me: me.clone(),
         })
     }
@@ -244,6 +265,9 @@ impl Objects {
         {
             return Ok(());
         }
+        // a few records at a time: after a start every release is inventoried
+        // at once, and each record is read whole before it is reduced
+        let reading = self.reading.acquire().await;
         let record = release_record::fetch(&self.client, namespace, name, revision)
             .await
             .map_err(|source| ObjectsError::Record {
@@ -252,18 +276,16 @@ impl Objects {
                 revision,
                 source,
             })?;
-        let text = record
-            .get("manifest")
-            .and_then(|m| m.as_str())
-            .unwrap_or_default();
-        let server_side = record.get("apply_method").and_then(|m| m.as_str()) == Some("ssa");
-        let (objects, problem) = match manifest::objects(text) {
+        let server_side = record.server_side();
+        let (objects, problem) = match manifest::objects(&record.manifest) {
             Ok(objects) => (objects, None),
             Err(e) => {
                 tracing::warn!(release = %name, namespace, error = %e, "cannot read the release's manifest; its objects are not judged");
                 (Vec::new(), Some(e.to_string()))
             }
         };
+        drop(record);
+        drop(reading);
         // learn how each new kind is served (one discovery per kind, ever)
         let mut served = HashMap::new();
         for o in &objects {
@@ -274,10 +296,15 @@ impl Objects {
             if served.contains_key(&kind) {
                 continue;
             }
-            let known = self.state().served.get(&kind).cloned();
-            let found = match known {
+            let found = match self.served(&kind) {
                 Some(s) => Some(s),
-                None => self.discover(&o.group, &o.version, &o.kind).await?,
+                None => {
+                    let _one_at_a_time = self.discovering.lock().await;
+                    match self.served(&kind) {
+                        Some(s) => Some(s),
+                        None => self.discover(&o.group, &o.version, &o.kind).await?,
+                    }
+                }
             };
             served.insert(kind, found);
         }
@@ -313,6 +340,11 @@ impl Objects {
         };
         self.install(key, inventory, served);
         Ok(())
+    }
+
+    /// How a kind is served, when it was discovered already.
+    fn served(&self, kind: &KindKey) -> Option<Served> {
+        self.state().served.get(kind).cloned()
     }
 
     /// Discovers a kind: `None` when the API server does not serve it.
@@ -497,11 +529,14 @@ impl Objects {
         })
     }
 
-    /// How many kinds are watched and objects kept (for metrics and tests).
-    pub fn counts(&self) -> (usize, usize) {
+    /// What the registry holds now (for metrics).
+    pub fn counts(&self) -> RegistryCounts {
         let state = self.state();
-        let objects = state.kinds.values().map(|k| k.store.len()).sum();
-        (state.kinds.len(), objects)
+        RegistryCounts {
+            releases: state.inventories.len(),
+            kinds: state.kinds.len(),
+            objects: state.kinds.values().map(|k| k.store.len()).sum(),
+        }
     }
 
     /// Applies one event of the watch `scope` of `kind` (run `id`); wakes the

@@ -9,7 +9,7 @@ use base64::Engine;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::Client;
-use serde_json::Value;
+use serde::Deserialize;
 
 /// Largest decompressed release we read (helm's own limit is 1 MiB compressed).
 const MAX_RELEASE: u64 = 64 << 20;
@@ -24,32 +24,64 @@ pub enum RecordError {
     Kube(#[from] kube::Error),
 }
 
-/// Decodes the `release` value of a release Secret (after Kubernetes' own base64).
-pub fn decode(stored: &[u8]) -> Result<Value, RecordError> {
+/// What Lostrómos reads of a release. Everything else (the chart's files, the
+/// values, hooks) is skipped while decoding, never held: a restart reads one
+/// record per release, and they can be large.
+#[derive(Debug, Default, Deserialize)]
+pub struct Record {
+    /// The rendered objects, as one YAML stream.
+    #[serde(default)]
+    pub manifest: String,
+    /// `"ssa"` when helm 4 applied the release server-side.
+    #[serde(default)]
+    pub apply_method: Option<String>,
+    #[serde(default)]
+    chart: Option<RecordChart>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RecordChart {
+    #[serde(default)]
+    metadata: Option<RecordChartMeta>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RecordChartMeta {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+}
+
+impl Record {
+    /// `name-version` of the release's chart.
+    pub fn chart(&self) -> Option<String> {
+        let meta = self.chart.as_ref()?.metadata.as_ref()?;
+        let name = meta.name.as_deref()?;
+        Some(format!("{name}-{}", meta.version.as_deref().unwrap_or("")))
+    }
+
+    /// Whether helm applied it server-side (helm 4).
+    pub fn server_side(&self) -> bool {
+        self.apply_method.as_deref() == Some("ssa")
+    }
+}
+
+/// Decodes the `release` value of a release Secret (after Kubernetes' own
+/// base64), streaming through gzip so the whole JSON text is never in memory.
+pub fn decode(stored: &[u8]) -> Result<Record, RecordError> {
     let bad = |e: &dyn std::fmt::Display| RecordError::Encoding(e.to_string());
     let raw = base64::engine::general_purpose::STANDARD
         .decode(stored)
         .map_err(|e| bad(&e))?;
     // helm gzips its releases; very old ones were plain JSON
-    let json = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(raw.as_slice())
-            .take(MAX_RELEASE)
-            .read_to_end(&mut out)
-            .map_err(|e| bad(&e))?;
-        out
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let reader =
+            std::io::BufReader::new(flate2::read::GzDecoder::new(raw.as_slice()).take(MAX_RELEASE));
+        serde_json::from_reader(reader).map_err(|e| bad(&e))
     } else {
-        raw
-    };
-    serde_json::from_slice(&json).map_err(|e| bad(&e))
-}
-
-/// `name-version` of the release's chart.
-pub fn chart(record: &Value) -> Option<String> {
-    let meta = record.get("chart")?.get("metadata")?;
-    let name = meta.get("name")?.as_str()?;
-    let version = meta.get("version").and_then(Value::as_str).unwrap_or("");
-    Some(format!("{name}-{version}"))
+        serde_json::from_slice(&raw).map_err(|e| bad(&e))
+    }
 }
 
 /// Reads revision `version` of `release` in `namespace`.
@@ -58,7 +90,7 @@ pub async fn fetch(
     namespace: &str,
     release: &str,
     version: u64,
-) -> Result<Value, RecordError> {
+) -> Result<Record, RecordError> {
     let name = format!("sh.helm.release.v1.{release}.v{version}");
     let secret = Api::<Secret>::namespaced(client.clone(), namespace)
         .get(&name)
@@ -73,6 +105,7 @@ pub async fn fetch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
     use std::io::Write;
 
     fn stored(record: &Value) -> Vec<u8> {
@@ -86,10 +119,24 @@ mod tests {
 
     #[test]
     fn reads_helms_encoding() {
-        let record = serde_json::json!({"name": "r", "chart": {"metadata": {"name": "nginx", "version": "1.2.3"}}});
+        let record = serde_json::json!({"name": "r", "manifest": "---\nkind: A\n", "apply_method": "ssa",
+            "chart": {"metadata": {"name": "nginx", "version": "1.2.3"}, "templates": [{"name": "t", "data": "eA=="}]},
+            "config": {"big": [1, 2, 3]}});
         let back = decode(&stored(&record)).unwrap();
-        assert_eq!(back, record);
-        assert_eq!(chart(&back).as_deref(), Some("nginx-1.2.3"));
+        assert_eq!(back.manifest, "---\nkind: A\n");
+        assert!(back.server_side());
+        assert_eq!(back.chart().as_deref(), Some("nginx-1.2.3"));
+        // helm 3 has no apply_method; a plain JSON record (very old helm) reads too
+        let plain = serde_json::json!({"manifest": "m"}).to_string();
+        let back = decode(
+            base64::engine::general_purpose::STANDARD
+                .encode(plain)
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(back.manifest, "m");
+        assert!(!back.server_side());
+        assert_eq!(back.chart(), None);
     }
 
     #[test]
@@ -97,6 +144,7 @@ mod tests {
         assert!(decode(b"!!!").is_err());
         let not_gzip = base64::engine::general_purpose::STANDARD.encode([0x1f, 0x8b, 1, 2, 3]);
         assert!(decode(not_gzip.as_bytes()).is_err());
-        assert_eq!(chart(&serde_json::json!({})), None);
+        let not_a_record = base64::engine::general_purpose::STANDARD.encode("[1]");
+        assert!(decode(not_a_record.as_bytes()).is_err());
     }
 }

@@ -153,7 +153,7 @@ async fn with_foreign_chart(
             )
             .await
             {
-                Ok(record) => release_record::chart(&record),
+                Ok(record) => record.chart(),
                 Err(e) => {
                     tracing::debug!(release = %name, error = %e, "could not read the release's chart");
                     None

@@ -132,8 +132,7 @@ async fn metrics(State(p): State<Arc<Probe>>) -> impl IntoResponse {
     }
     p.metrics.set_api_requests(&p.calls.sent());
     if let Some(objects) = p.objects.get() {
-        let (kinds, count) = objects.counts();
-        p.metrics.set_objects(kinds, count);
+        p.metrics.set_objects(objects.counts());
     }
     (
         [(

@@ -12,6 +12,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use crate::observe::objects::RegistryCounts;
+
 type Labels = Vec<(&'static str, String)>;
 
 /// The three kinds of change the original counted.
@@ -73,6 +75,7 @@ pub struct Metrics {
     releases_by_status: Family<Labels, Gauge>,
     failures: Family<Labels, Counter>,
     drift: Family<Labels, Counter>,
+    object_releases: Gauge,
     object_kinds: Gauge,
     objects: Gauge,
     api_requests: Family<Labels, Gauge>,
@@ -147,6 +150,12 @@ impl Metrics {
             "Drift decisions: corrected (helm re-applied the release), warned, or held (a fight: corrections paused)",
             drift.clone(),
         );
+        let object_releases = Gauge::default();
+        registry.register(
+            "lostromos_object_releases",
+            "Releases whose objects are known (read from their release records) and judged",
+            object_releases.clone(),
+        );
         let object_kinds = Gauge::default();
         registry.register(
             "lostromos_object_kinds",
@@ -179,6 +188,7 @@ impl Metrics {
             releases_by_status,
             failures,
             drift,
+            object_releases,
             object_kinds,
             objects,
             api_requests,
@@ -202,9 +212,10 @@ impl Metrics {
     }
 
     /// Sets the object watch gauges (at scrape time).
-    pub fn set_objects(&self, kinds: usize, objects: usize) {
-        self.object_kinds.set(kinds as i64);
-        self.objects.set(objects as i64);
+    pub fn set_objects(&self, counts: RegistryCounts) {
+        self.object_releases.set(counts.releases as i64);
+        self.object_kinds.set(counts.kinds as i64);
+        self.objects.set(counts.objects as i64);
     }
 
     pub fn reconciled(&self, action: &'static str, took: Duration) {
@@ -299,7 +310,11 @@ mod tests {
         m.failed("ValuesRejected");
         m.set_releases(&[("deployed", 3), ("failed", 1)]);
         m.drift("corrected");
-        m.set_objects(2, 7);
+        m.set_objects(RegistryCounts {
+            releases: 3,
+            kinds: 2,
+            objects: 7,
+        });
         m.set_api_requests(&[("get", 3)]);
         let text = m.encode();
         for name in [
@@ -321,6 +336,7 @@ mod tests {
             "lostromos_releases{status=\"deployed\"} 3",
             "lostromos_failures_total{reason=\"ValuesRejected\"} 1",
             "lostromos_drift_total{outcome=\"corrected\"} 1",
+            "lostromos_object_releases 3",
             "lostromos_object_kinds 2",
             "lostromos_objects 7",
             "lostromos_api_requests{verb=\"get\"} 3",
