@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use nix::libc;
 
 use lostromos::config::settings::{Settings, HELM_GRACE};
-use lostromos::helm::chart::{self, Chart};
+use lostromos::helm::chart::{self, Chart, ChartSource};
 use lostromos::helm::{argv, version as helm_version, HelmArgs, HelmRunner, Major};
 
 /// Work folders are `lostromos-*` in the temp folder.
@@ -173,31 +173,33 @@ pub async fn resolve_chart(
     s: &Settings,
     work: &Path,
 ) -> Result<Chart, chart::ChartError> {
-    chart::resolve(
-        runner,
-        &s.chart,
-        s.chart_version.as_deref(),
-        work,
-        s.timeout,
-    )
-    .await
+    match &s.chart {
+        ChartSource::Chart(reference) => {
+            chart::resolve(
+                runner,
+                reference,
+                s.chart_version.as_deref(),
+                work,
+                s.timeout,
+            )
+            .await
+        }
+        ChartSource::Templates(dir) => chart::from_templates(runner, dir, work, s.timeout).await,
+    }
 }
 
 /// The options every helm call of this process shares.
 pub fn args(s: &Settings, major: Major, chart: &Chart) -> HelmArgs {
-    let pulled = chart.path != s.chart;
+    // a pulled chart is already the requested version; a generated one has none
+    let local = matches!(&s.chart, ChartSource::Chart(c) if *c == chart.path);
     HelmArgs {
         major,
         chart: chart.path.clone(),
-        // a pulled chart is already the requested version
-        chart_version: if pulled {
-            None
-        } else {
-            s.chart_version.clone()
-        },
+        chart_version: if local { s.chart_version.clone() } else { None },
         timeout: s.timeout,
         wait: s.wait,
         history_max: s.history_max,
+        sources: chart.sources.clone(),
     }
 }
 

@@ -131,6 +131,10 @@ pub struct SharedOptions {
     /// Chart version, for charts pulled from a repository.
     #[arg(long, env = "LOSTROMOS_CHART_VERSION", help_heading = CHART)]
     pub chart_version: Option<String>,
+    /// Instead of --chart: a directory of Go `*.tmpl` templates (the original's
+    /// second back end), executed with each CR; the first file by name is the root.
+    #[arg(long, env = "LOSTROMOS_TEMPLATES", help_heading = CHART, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
 
     /// Release name prefix: `<prefix>-<cr name>` (default: the CR name).
     #[arg(long, env = "LOSTROMOS_RELEASE_PREFIX", help_heading = RELEASES)]

@@ -26,12 +26,16 @@ pub fn translate(doc: &Value) -> Result<Options, Vec<String>> {
             .and_then(value_string)
     };
     let mut problems = Vec::new();
-    if doc.get("templates").is_some() {
-        problems.push(
-            "the original's `templates` back end is not supported; fix: move the templates into a chart (templates/ plus a Chart.yaml) and use --chart"
-                .to_owned(),
-        );
-    }
+    let templates = match doc.get("templates") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(dir)) if !dir.is_empty() => Some(std::path::PathBuf::from(dir)),
+        Some(other) => {
+            problems.push(format!(
+                "templates: {other} is not a directory path; write it like templates: ./templates"
+            ));
+            None
+        }
+    };
     let wait = doc
         .get("helm")
         .and_then(|h| h.get("wait"))
@@ -79,9 +83,11 @@ pub fn translate(doc: &Value) -> Result<Options, Vec<String>> {
         },
         shared: SharedOptions {
             chart: s("helm", "chart"),
+            // the templates get the whole CR; a chart, the original's values layout
+            values_layout: templates.is_none().then_some(Layout::Resource),
+            templates,
             release_prefix: s("helm", "releasePrefix").or_else(|| Some("lostromos".into())),
             release_namespace: s("helm", "namespace").or_else(|| Some("default".into())),
-            values_layout: Some(Layout::Resource),
             timeout,
             log_level: debug.map(|d| if d { "debug" } else { "info" }.to_owned()),
             log_format: pretty.map(|p| if p { LogFormat::Human } else { LogFormat::Json }),
@@ -169,11 +175,19 @@ mod tests {
     }
 
     #[test]
-    fn templates_back_end_is_refused_with_a_fix() {
-        let doc =
-            json!({"crd": {"group": "g", "name": "things"}, "templates": "test/data/templates"});
-        let err = translate(&doc).unwrap_err();
-        assert!(err[0].contains("fix:"));
+    fn templates_back_end_of_the_original() {
+        // test/data/config.yaml of the original
+        let doc = json!({"crd": {"group": "stable.nicolerenee.io", "name": "characters"},
+            "templates": "test/data/templates", "logging": {"debug": true, "pretty": true}});
+        let o = translate(&doc).unwrap();
+        assert_eq!(o.shared.templates, Some("test/data/templates".into()));
+        assert_eq!(o.shared.chart, None);
+        assert_eq!(o.shared.values_layout, None);
+        let err = translate(&json!({"crd": {"name": "x"}, "templates": 3})).unwrap_err();
+        assert!(
+            err[0].starts_with("templates: 3 is not a directory path"),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -9,10 +9,11 @@ use serde_json::Value;
 use crate::config::cli::{Options, RunOptions, SharedOptions, WatchOptions};
 use crate::config::duration;
 use crate::config::file as config_file;
+use crate::helm::chart::ChartSource;
 use crate::plan::chart_choice::ChartPolicy;
 use crate::plan::health::DriftMode;
 use crate::plan::naming::is_valid_release_name;
-use crate::plan::values::ValuesConfig;
+use crate::plan::values::{Layout, ValuesConfig};
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_HISTORY_MAX: u32 = 3;
@@ -66,7 +67,7 @@ pub struct Settings {
     pub namespaces: Vec<String>,
     pub selector: Option<String>,
     pub filter_annotation: Option<String>,
-    pub chart: String,
+    pub chart: ChartSource,
     pub chart_version: Option<String>,
     pub chart_policy: ChartPolicy,
     pub release_prefix: Option<String>,
@@ -146,6 +147,7 @@ impl SharedOptions {
             config: self.config,
             chart: self.chart.or(file.chart),
             chart_version: self.chart_version.or(file.chart_version),
+            templates: self.templates.or(file.templates),
             release_prefix: self.release_prefix.or(file.release_prefix),
             release_namespace: self.release_namespace.or(file.release_namespace),
             values_files: vec_or(self.values_files, file.values_files),
@@ -314,37 +316,83 @@ fn watched_type(o: &WatchOptions, purpose: Purpose, problems: &mut Vec<String>) 
 
 /// The chart, and which charts CRs may name.
 struct ChartSection {
-    chart: String,
+    chart: ChartSource,
     version: Option<String>,
     policy: ChartPolicy,
 }
 
 fn chart(shared: &SharedOptions, run: &RunOptions, problems: &mut Vec<String>) -> ChartSection {
-    let chart = match shared.chart.as_deref().map(str::trim) {
-        Some(c) if crate::helm::chart::looks_local(c) && !Path::new(c).exists() => {
-            problems.push(format!("--chart {c}: no such file or directory"));
-            c.to_owned()
+    let templates = shared
+        .templates
+        .as_ref()
+        .filter(|t| !t.as_os_str().is_empty());
+    let chart = shared
+        .chart
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
+    let source = match (chart, templates) {
+        (Some(c), Some(t)) => {
+            problems.push(format!(
+                "--chart {c} and --templates {} are two back ends; fix: give exactly one of them",
+                t.display()
+            ));
+            ChartSource::Chart(c.to_owned())
         }
-        Some(c) if !c.is_empty() => c.to_owned(),
-        _ => {
+        (Some(c), None) => {
+            if crate::helm::chart::looks_local(c) && !Path::new(c).exists() {
+                problems.push(format!("--chart {c}: no such file or directory"));
+            }
+            ChartSource::Chart(c.to_owned())
+        }
+        (None, Some(t)) => {
+            if !t.is_dir() {
+                problems.push(format!(
+                    "--templates {}: no such directory; fix: point it at the directory of the *.tmpl files",
+                    t.display()
+                ));
+            }
+            ChartSource::Templates(t.clone())
+        }
+        (None, None) => {
             problems.push(
-                "--chart is required (a chart directory, a .tgz, or a reference helm can pull)"
+                "--chart is required (a chart directory, a .tgz, or a reference helm can pull), or --templates DIR for a directory of Go templates"
                     .into(),
             );
-            String::new()
+            ChartSource::Chart(String::new())
         }
     };
-    if run.chart_annotation.is_some() && run.allowed_charts.is_empty() {
+    let version = shared.chart_version.clone().filter(|v| !v.is_empty());
+    let annotation = run.chart_annotation.clone().filter(|a| !a.is_empty());
+    if let ChartSource::Templates(t) = &source {
+        let t = t.display();
+        if version.is_some() {
+            problems.push(format!(
+                "--chart-version is for a chart pulled from a repository, not --templates {t}; fix: remove it"
+            ));
+        }
+        if annotation.is_some() {
+            problems.push(format!(
+                "--chart-annotation lets CRs choose among charts; with --templates {t} there is none to choose; fix: remove it"
+            ));
+        }
+        if shared.values_layout.is_some() {
+            problems.push(format!(
+                "--values-layout places the spec in a chart's values; --templates {t} get the whole CR as `.`; fix: remove it"
+            ));
+        }
+    }
+    if annotation.is_some() && run.allowed_charts.is_empty() {
         problems.push(
             "--chart-annotation lets CRs choose charts only from --allowed-chart prefixes; fix: add --allowed-chart PREFIX (e.g. myrepo/)"
                 .into(),
         );
     }
     ChartSection {
-        chart,
-        version: shared.chart_version.clone().filter(|v| !v.is_empty()),
+        chart: source,
+        version,
         policy: ChartPolicy {
-            annotation: run.chart_annotation.clone().filter(|a| !a.is_empty()),
+            annotation,
             allowed: run.allowed_charts.clone(),
         },
     }
@@ -386,8 +434,14 @@ fn values(o: &SharedOptions, problems: &mut Vec<String>) -> ValuesConfig {
             ));
         }
     }
+    // templates get the whole CR; a chart gets its spec where the layout says
+    let layout = if o.templates.is_some() && o.chart.is_none() {
+        Layout::Whole
+    } else {
+        o.values_layout.unwrap_or_default()
+    };
     ValuesConfig {
-        layout: o.values_layout.unwrap_or_default(),
+        layout,
         metadata_key: o.metadata_key.clone(),
         base: read_values_files(&o.values_files, "--values", problems),
         overrides: read_values_files(&o.override_values_files, "--override-values", problems),

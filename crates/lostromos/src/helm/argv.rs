@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::helm::error::SourceNames;
 use crate::plan::redact::Redactor;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +29,9 @@ pub struct HelmArgs {
     pub timeout: Duration,
     pub wait: bool,
     pub history_max: u32,
+    /// How helm's messages name the chart's template files, for the user (set
+    /// for a chart generated from --templates).
+    pub sources: SourceNames,
 }
 
 /// One invocation: what to run and a short name for logs and metrics.
@@ -37,6 +41,8 @@ pub struct Invocation {
     pub args: Vec<OsString>,
     /// Written to helm's standard input when it has `--values -`.
     pub values: Option<ValuesInput>,
+    /// How its messages name template files, for the user.
+    pub sources: SourceNames,
 }
 
 /// Values for helm's standard input, and what to hide of them in its errors.
@@ -82,6 +88,7 @@ impl HelmArgs {
         HelmArgs {
             chart: chart.to_owned(),
             chart_version: None,
+            sources: SourceNames::default(),
             ..self.clone()
         }
     }
@@ -149,6 +156,7 @@ impl HelmArgs {
             action: "upgrade",
             args,
             values: Some(values),
+            sources: self.sources.clone(),
         }
     }
 
@@ -168,6 +176,7 @@ impl HelmArgs {
             action: "uninstall",
             args,
             values: None,
+            sources: SourceNames::default(),
         }
     }
 
@@ -192,6 +201,7 @@ impl HelmArgs {
             action: "rollback",
             args,
             values: None,
+            sources: SourceNames::default(),
         }
     }
 
@@ -206,7 +216,26 @@ impl HelmArgs {
             action: "template",
             args,
             values: Some(values),
+            sources: self.sources.clone(),
         }
+    }
+}
+
+/// `helm template` of a local chart with these values: does it parse?
+pub fn check_template(chart: &str, values: ValuesInput, sources: SourceNames) -> Invocation {
+    let mut args = os(&[
+        "template",
+        "lostromos-check",
+        chart,
+        "--namespace",
+        "default",
+    ]);
+    args.extend(os(&["--values", "-"]));
+    Invocation {
+        action: "template",
+        args,
+        values: Some(values),
+        sources,
     }
 }
 
@@ -216,6 +245,7 @@ pub fn version() -> Invocation {
         action: "version",
         args: os(&["version", "--template", "{{.Version}}"]),
         values: None,
+        sources: SourceNames::default(),
     }
 }
 
@@ -229,6 +259,7 @@ pub fn show_chart(chart: &str, version: Option<&str>) -> Invocation {
         action: "show-chart",
         args,
         values: None,
+        sources: SourceNames::default(),
     }
 }
 
@@ -243,6 +274,7 @@ pub fn pull(chart: &str, version: Option<&str>, dest: &Path) -> Invocation {
         action: "pull",
         args,
         values: None,
+        sources: SourceNames::default(),
     }
 }
 
@@ -258,6 +290,7 @@ mod tests {
             timeout: Duration::from_secs(300),
             wait,
             history_max: 3,
+            sources: SourceNames::default(),
         }
     }
 

@@ -8,8 +8,20 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::helm::argv;
+use crate::helm::error::SourceNames;
+use crate::helm::templates::{self, TemplatesError};
 use crate::helm::{HelmError, HelmRunner};
 use crate::plan::naming::hex;
+
+/// Where the releases' chart comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChartSource {
+    /// A chart directory, a .tgz, or a reference helm can pull.
+    Chart(String),
+    /// A directory of Go `*.tmpl` templates (the original's second back end),
+    /// made into a chart at start-up.
+    Templates(PathBuf),
+}
 
 /// A chart ready to use.
 #[derive(Clone, Debug)]
@@ -21,6 +33,8 @@ pub struct Chart {
     /// `name-version`, as helm shows it.
     pub name_version: String,
     pub app_version: Option<String>,
+    /// How helm's messages name its template files, for the user.
+    pub sources: SourceNames,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +49,59 @@ pub enum ChartError {
     },
     #[error("--chart {chart}: helm pull wrote no chart archive")]
     NothingPulled { chart: String },
+    #[error(transparent)]
+    Templates(#[from] TemplatesError),
+    #[error("--templates {dir}: {cause}")]
+    TemplatesHelm { dir: String, cause: HelmError },
+    #[error("--templates {dir}: a template does not parse: {message}; fix: correct the file and line named")]
+    TemplatesParse { dir: String, message: String },
+}
+
+/// Makes the chart from a directory of templates (in `work`), checks that helm
+/// reads it, and digests it: the digest follows the templates' content.
+pub async fn from_templates(
+    runner: &HelmRunner,
+    dir: &Path,
+    work: &Path,
+    timeout: std::time::Duration,
+) -> Result<Chart, ChartError> {
+    let set = templates::load(dir)?;
+    let path = set.write_chart(&work.join("templates-chart"))?;
+    let mut chart = resolve(runner, &path.to_string_lossy(), None, work, timeout)
+        .await
+        .map_err(|e| match e {
+            ChartError::Helm { cause, .. } => ChartError::TemplatesHelm {
+                dir: dir.display().to_string(),
+                cause,
+            },
+            other => other,
+        })?;
+    chart.sources = set.source_names();
+    // A template that does not parse fails every CR: refuse to start. A CR
+    // like no other (empty spec) may fail to execute; real CRs are judged alone.
+    let probe = serde_json::json!({ templates::CR_KEY: {
+        "apiVersion": "lostromos.dev/v1", "kind": "Probe",
+        "metadata": {"name": "lostromos-check", "namespace": "default", "labels": {}, "annotations": {}},
+        "spec": {},
+    }});
+    let values = argv::ValuesInput::new(&probe, &["lostromos-check", "default"]);
+    let check = argv::check_template(&chart.path, values, chart.sources.clone());
+    if let Err(e) = runner.run(&check, timeout).await {
+        if is_parse_error(&e.message) {
+            return Err(ChartError::TemplatesParse {
+                dir: dir.display().to_string(),
+                message: e.message,
+            });
+        }
+        tracing::debug!(error = %e, "the templates do not execute for an empty CR; each CR is judged on its own");
+    }
+    Ok(chart)
+}
+
+/// Whether helm's message is a template that does not parse (as opposed to
+/// one that fails for the values it was given).
+fn is_parse_error(message: &str) -> bool {
+    message.contains("parse error")
 }
 
 /// Resolves `chart` (pulling it into `work` when it is not local), checks that
@@ -95,6 +162,7 @@ pub async fn resolve(
             field("version").unwrap_or_default()
         ),
         app_version: field("appVersion"),
+        sources: SourceNames::default(),
     })
 }
 

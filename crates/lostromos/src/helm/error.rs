@@ -73,6 +73,42 @@ pub struct HelmError {
     pub message: String,
 }
 
+/// How helm's messages name template files, mapped to the names the user
+/// knows (a generated chart's files are the user's templates under other
+/// names). Longest first, so a name that extends another is mapped whole.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceNames(std::sync::Arc<[(String, String)]>);
+
+impl SourceNames {
+    pub fn new(mut pairs: Vec<(String, String)>) -> Self {
+        pairs.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        Self(pairs.into())
+    }
+
+    /// `message` with every known name replaced.
+    pub fn apply(&self, message: &str) -> String {
+        if self.0.is_empty() {
+            return message.to_owned();
+        }
+        // one pass, so a replacement is never replaced again
+        let mut out = String::with_capacity(message.len());
+        let mut rest = message;
+        'scan: while !rest.is_empty() {
+            for (from, to) in self.0.iter() {
+                if let Some(after) = rest.strip_prefix(from.as_str()) {
+                    out.push_str(to);
+                    rest = after;
+                    continue 'scan;
+                }
+            }
+            let c = rest.chars().next().unwrap_or_default();
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+        out
+    }
+}
+
 /// Sorts a helm error text into a kind. Patterns hold for helm 3 and helm 4.
 pub fn classify(stderr: &str) -> HelmErrorKind {
     let s = stderr.to_ascii_lowercase();

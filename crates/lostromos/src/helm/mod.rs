@@ -3,8 +3,10 @@
 pub mod argv;
 pub mod chart;
 pub mod error;
+pub mod go_template;
 pub mod process;
 pub mod render;
+pub mod templates;
 pub mod version;
 
 pub use argv::{HelmArgs, Major};

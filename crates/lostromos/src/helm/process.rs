@@ -274,7 +274,7 @@ impl HelmRunner {
             return Err(HelmError {
                 action: inv.action,
                 kind: classify(&stderr),
-                message: summarize(&shown),
+                message: summarize(&inv.sources.apply(&shown)),
             });
         }
         Ok(RunOutput { stdout, stderr })
@@ -368,6 +368,7 @@ mod tests {
             action: "test",
             args: vec!["-c".into(), script.into()],
             values: None,
+            sources: Default::default(),
         }
     }
 
@@ -441,6 +442,26 @@ mod tests {
         assert_eq!(
             err.message,
             r#"execution error at (c/t.yaml:1:2): refusing [redacted] "for nemo""#
+        );
+    }
+
+    #[tokio::test]
+    async fn errors_name_template_files_as_the_user_knows_them() {
+        let script = r#"cat >/dev/null; echo 'Error: execution error at (gen/templates/_cm.tmpl:1:2): by is required' >&2; exit 1"#;
+        let inv = Invocation {
+            sources: crate::helm::error::SourceNames::new(vec![(
+                "gen/templates/_cm.tmpl".into(),
+                "/srv/templates/cm.tmpl".into(),
+            )]),
+            ..sh_values(script, serde_json::json!({"name": "nemo"}))
+        };
+        let err = runner()
+            .run(&inv, Duration::from_secs(10))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.message,
+            "execution error at (/srv/templates/cm.tmpl:1:2): by is required"
         );
     }
 

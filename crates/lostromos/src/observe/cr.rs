@@ -122,6 +122,9 @@ fn lean_metadata<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error
 /// The parts of a CR that decisions depend on.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CrView {
+    /// `apiVersion` and `kind`, as stored (templates can read them).
+    pub api_version: Option<String>,
+    pub kind: Option<String>,
     pub name: String,
     /// `None` for cluster-scoped CRs.
     pub namespace: Option<String>,
@@ -146,6 +149,8 @@ impl CrView {
             Some(Err(e)) => (None, Some(e)),
         };
         Self {
+            api_version: obj.api_version.clone(),
+            kind: obj.kind.clone(),
             name: meta.name.clone().unwrap_or_default(),
             namespace: meta.namespace.clone(),
             uid: meta.uid.clone().unwrap_or_default(),

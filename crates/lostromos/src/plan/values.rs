@@ -18,6 +18,11 @@ pub enum Layout {
     Spec,
     /// The original Lostrómos layout: `resource.{name,namespace,spec}`.
     Resource,
+    /// The whole CR (apiVersion, kind, metadata, spec) under `cr`: what a
+    /// chart generated from `--templates` reads. Not a choice for charts.
+    #[value(skip)]
+    #[serde(skip)]
+    Whole,
 }
 
 /// Everything besides the CR that shapes the values.
@@ -65,6 +70,20 @@ pub fn build(cfg: &ValuesConfig, cr: &CrView) -> Result<Value, ValuesError> {
                 "spec": spec,
             }
         }),
+        Layout::Whole => {
+            let mut whole = Map::new();
+            if let Some(v) = &cr.api_version {
+                whole.insert("apiVersion".into(), v.clone().into());
+            }
+            if let Some(k) = &cr.kind {
+                whole.insert("kind".into(), k.clone().into());
+            }
+            whole.insert("metadata".into(), metadata(cr));
+            whole.insert("spec".into(), spec);
+            let mut top = Map::new();
+            top.insert(crate::helm::templates::CR_KEY.into(), Value::Object(whole));
+            Value::Object(top)
+        }
     };
 
     let mut values = Value::Object(Map::new());

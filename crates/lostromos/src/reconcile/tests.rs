@@ -89,6 +89,7 @@ fn chart(path: &Path) -> Chart {
         digest: "chart-digest".into(),
         name_version: "configmap-0.1.0".into(),
         app_version: None,
+        sources: Default::default(),
     }
 }
 
@@ -137,6 +138,7 @@ impl Fixture {
                 timeout: Duration::from_secs(30),
                 wait: false,
                 history_max: 3,
+                sources: Default::default(),
             },
             runner: Arc::new(HelmRunner::new(helm, vec![], 2, Duration::from_secs(1))),
             releases: {
