@@ -524,12 +524,13 @@ exec '{helm}' "$@"
     }
 
     /// The helm processes started, by sub-command (`upgrade`, `uninstall`, ...),
-    /// leaving out the start-up checks (`version`, `show`).
+    /// leaving out the start-up checks (`version`, `show`, `pull`, and the
+    /// `template` that checks a --templates directory parses).
     pub fn helm_calls(&self) -> Vec<String> {
         std::fs::read_to_string(self.dir.path().join("helm-calls.log"))
             .unwrap_or_default()
             .lines()
-            .filter(|l| !matches!(*l, "version" | "show" | "pull"))
+            .filter(|l| !matches!(*l, "version" | "show" | "pull" | "template"))
             .map(str::to_owned)
             .collect()
     }

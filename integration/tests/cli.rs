@@ -751,11 +751,21 @@ fn original_config_file_is_understood() {
         json!({"resource": {"name": "nemo", "namespace": "fish", "spec": {"Name": "Nemo"}}})
     );
 
-    // its templates back end has no equivalent: a clear refusal
-    let bad = write(
+    // its templates back end (test/data/config.yaml): the same CR, through the
+    // original's templates, brought up to date
+    let templates = write(
         dir.path(),
         "templates.yaml",
-        &format!("crd:\n  group: {GROUP}\n  name: widgets\ntemplates: ./templates\n"),
+        &format!(
+            "crd:\n  group: {GROUP}\n  name: widgets\ntemplates: {}\nlogging:\n  debug: true\n  pretty: true\n",
+            repo_root().join("examples/characters-templates/templates").display()
+        ),
+    );
+    let cr = cr_file(
+        dir.path(),
+        "nemo",
+        "fish",
+        json!({"Name": "Nemo", "By": "Disney"}),
     );
     let run = lostromos(
         &[
@@ -763,15 +773,19 @@ fn original_config_file_is_understood() {
             "--cr",
             cr.to_str().unwrap(),
             "--config",
-            bad.to_str().unwrap(),
+            templates.to_str().unwrap(),
+            "--helm-binary",
+            &helm(),
         ],
         &[OFFLINE],
         QUICK,
     );
-    assert_eq!(run.status.code(), Some(1));
-    assert!(
-        run.stderr.contains("templates") && run.stderr.contains("fix:"),
-        "{}",
-        run.stderr
+    assert_eq!(run.status.code(), Some(0), "{}", run.stderr);
+    assert_eq!(
+        run.stdout.lines().next(),
+        Some("# release lostromos-nemo in namespace default")
     );
+    for line in ["name: nemo-configmap", "by: Disney", "name: nemo-nginx"] {
+        assert!(run.stdout.contains(line), "{line} in\n{}", run.stdout);
+    }
 }

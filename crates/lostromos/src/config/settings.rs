@@ -756,6 +756,67 @@ mod tests {
     }
 
     #[test]
+    fn templates_replace_the_chart_and_take_the_whole_cr() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = opts();
+        o.shared.chart = None;
+        o.shared.templates = Some(dir.path().to_path_buf());
+        let s = validate(o, Purpose::Run).unwrap();
+        assert_eq!(s.chart, ChartSource::Templates(dir.path().to_path_buf()));
+        assert_eq!(s.values.layout, Layout::Whole);
+    }
+
+    #[test]
+    fn templates_conflicts_are_named_with_their_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().display();
+        // both back ends
+        let mut o = opts();
+        o.shared.templates = Some(dir.path().to_path_buf());
+        let err = validate(o, Purpose::Run).unwrap_err();
+        assert_eq!(
+            err.0,
+            vec![format!("--chart example/app and --templates {t} are two back ends; fix: give exactly one of them")]
+        );
+        // neither
+        let mut o = opts();
+        o.shared.chart = None;
+        let err = validate(o, Purpose::Run).unwrap_err();
+        assert!(err.0[0].contains("or --templates DIR"), "{err:?}");
+        // options that only mean something for a chart
+        let mut o = opts();
+        o.shared.chart = None;
+        o.shared.templates = Some(dir.path().to_path_buf());
+        o.shared.chart_version = Some("1.0.0".into());
+        o.shared.values_layout = Some(Layout::Resource);
+        o.run.chart_annotation = Some("a/b".into());
+        o.run.allowed_charts = vec!["repo/".into()];
+        let err = validate(o, Purpose::Run).unwrap_err();
+        assert_eq!(err.0.len(), 3, "{err:?}");
+        for (problem, flag) in
+            err.0
+                .iter()
+                .zip(["--chart-version", "--chart-annotation", "--values-layout"])
+        {
+            assert!(
+                problem.starts_with(flag) && problem.contains("fix: remove it"),
+                "{problem}"
+            );
+        }
+        // a directory that is not there
+        let mut o = opts();
+        o.shared.chart = None;
+        o.shared.templates = Some(dir.path().join("nope"));
+        let err = validate(o, Purpose::Run).unwrap_err();
+        assert!(
+            err.0[0].ends_with(
+                "nope: no such directory; fix: point it at the directory of the *.tmpl files"
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
     fn render_needs_no_watched_type_and_ignores_run_options() {
         let o = Options {
             shared: SharedOptions {

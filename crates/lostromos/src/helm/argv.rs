@@ -83,12 +83,13 @@ fn os(v: &[&str]) -> Vec<OsString> {
 }
 
 impl HelmArgs {
-    /// The same options for another local chart (one a CR chose).
-    pub fn with_chart(&self, chart: &str) -> HelmArgs {
+    /// The same options for a resolved chart (the configured one, or one a CR
+    /// chose): local, so no version; its files named as the user knows them.
+    pub fn with_chart(&self, chart: &crate::helm::chart::Chart) -> HelmArgs {
         HelmArgs {
-            chart: chart.to_owned(),
+            chart: chart.path.clone(),
             chart_version: None,
-            sources: SourceNames::default(),
+            sources: chart.sources.clone(),
             ..self.clone()
         }
     }

@@ -175,13 +175,19 @@ pub fn classify(stderr: &str) -> HelmErrorKind {
     }
 }
 
+/// What helm appends to a render failure.
+const DEBUG_HINT: &str = "Use --debug flag to render out invalid YAML";
+
 /// The part of stderr worth showing: the `Error:` line and what follows it,
-/// without helm's warnings, trimmed to a bounded length.
+/// without helm's warnings or its advice to a CLI user, trimmed to a bounded
+/// length.
 pub fn summarize(stderr: &str) -> String {
     let text = match stderr.find("Error: ") {
         Some(at) => &stderr[at + "Error: ".len()..],
         None => stderr,
     };
+    // helm's advice to its own CLI user means nothing on a CR
+    let text = text.replace(DEBUG_HINT, "");
     let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if joined.len() <= MAX_MESSAGE {
         return joined;
@@ -251,5 +257,9 @@ mod tests {
         assert!(s.len() <= MAX_MESSAGE + "…".len());
         assert!(s.ends_with('…'));
         assert_eq!(summarize("plain"), "plain");
+        assert_eq!(
+            summarize("Error: parse error at (c/t.yaml:6): missing value for if\nUse --debug flag to render out invalid YAML\n"),
+            "parse error at (c/t.yaml:6): missing value for if"
+        );
     }
 }

@@ -250,7 +250,7 @@ pub(super) fn helm_upgrade(
     ];
     let values = ValuesInput::new(&desired.values, &public);
     let stamp = desired.stamp(cr);
-    ctx.helm.with_chart(&chart.path).upgrade_install(
+    ctx.helm.with_chart(chart).upgrade_install(
         &target.name,
         &target.namespace,
         values,
