@@ -12,6 +12,7 @@ use kube::Client;
 
 use super::backoff::Failures;
 use super::events::Events;
+use super::release_locks::ReleaseLocks;
 use crate::helm::chart::Chart;
 use crate::helm::{HelmArgs, HelmError, HelmErrorKind, HelmRunner};
 use crate::observe::api_probe::ApiProbe;
@@ -79,6 +80,8 @@ pub struct Context {
     charts: Mutex<HashMap<ChartRequest, ChartCell>>,
     /// Managed CRs by uid; an entry goes with the CR's last reconcile.
     memos: Mutex<HashMap<String, Memo>>,
+    /// One decision at a time per release, across CRs.
+    pub(super) release_locks: ReleaseLocks,
 }
 
 /// How often a CR that failed because the API server did not answer checks
@@ -200,6 +203,7 @@ impl Context {
             setup,
             charts: Mutex::default(),
             memos: Mutex::default(),
+            release_locks: ReleaseLocks::default(),
         }
     }
 

@@ -12,6 +12,7 @@ mod context;
 pub mod events;
 pub mod health;
 pub mod operation;
+mod release_locks;
 mod report;
 pub mod status;
 #[cfg(test)]
@@ -132,12 +133,16 @@ pub(crate) fn now_unix() -> i64 {
 async fn step(obj: &CrObject, ctx: &Context, changed: bool) -> Result<Step, ReconcileError> {
     let cr = CrView::from_object(obj);
     let target = plan::release_ref(&ctx.plan, &cr).ok();
+    // another CR naming the same release decides first; its result is then
+    // what this one plans on
+    let _hold = match &target {
+        Some(t) => Some(ctx.release_locks.hold(&t.namespace, &t.name).await),
+        None => None,
+    };
     let release = target
         .as_ref()
         .and_then(|t| ctx.releases.get(&t.namespace, &t.name));
     if let Some(t) = &target {
-        let owner = ObjectRef::from_obj_with(obj, ctx.resource.clone());
-        ctx.releases.remember_owner(&t.namespace, &t.name, owner);
         // Decide nothing on a view of the release that may be stale.
         match ctx.releases.unseen(&t.namespace, &t.name) {
             Some(Unseen::Forbidden(message)) => return forbidden(obj, ctx, t, message).await,
@@ -152,6 +157,11 @@ async fn step(obj: &CrObject, ctx: &Context, changed: bool) -> Result<Step, Reco
         Err(step) => return Ok(step),
     };
     let p = plan::plan(&ctx.plan, &cr, release.as_ref(), &chart.digest, now_unix());
+    // the release's objects wake the CR that owns it, never one it rejects
+    if let (Some(t), false) = (&target, matches!(p.action, plan::Action::Reject(_))) {
+        let owner = ObjectRef::from_obj_with(obj, ctx.resource.clone());
+        ctx.releases.remember_owner(&t.namespace, &t.name, owner);
+    }
 
     let op = Operation::from(&p.action);
     if changed && p.action.runs_nothing() {
