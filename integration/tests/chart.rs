@@ -81,6 +81,53 @@ fn namespaced_values(ns: &str) -> Vec<String> {
     v
 }
 
+/// What the original's templates (`examples/characters-templates`) create: a
+/// ConfigMap and a Deployment.
+const TEMPLATES_RULES: &str = r#"rbac.extraRules=[{"apiGroups":["","apps"],"resources":["configmaps","deployments"],"verbs":["get","list","watch","create","update","patch","delete"]}]"#;
+
+/// Values for namespace-scoped mode watching `ns`, driving the templates of
+/// `source` (`chart.templatesPath=...` or `chart.templatesConfigMap=...`).
+fn templates_values(ns: &str, source: &str) -> Vec<String> {
+    let mut v = widget_values();
+    v.extend([
+        "--set".to_owned(),
+        "rbac.clusterWide=false".to_owned(),
+        "--set-json".to_owned(),
+        format!("watch.namespaces={}", json!([ns])),
+        "--set-json".to_owned(),
+        TEMPLATES_RULES.to_owned(),
+        "--set".to_owned(),
+        source.to_owned(),
+    ]);
+    v
+}
+
+/// The flags `lostromos run` refuses with `--templates`, and `--chart` itself.
+const CHART_ONLY_FLAGS: &[&str] = &["--chart", "--chart-version", "--values-layout"];
+
+/// `helm template` of the chart: which must render; its Deployment.
+fn rendered_deployment(values: &[String]) -> String {
+    let (ok, rendered, stderr) = template(values);
+    assert!(ok, "{values:?}: {stderr}");
+    kind_docs(&rendered, "Deployment")[0].to_owned()
+}
+
+/// The container `args` of a rendered Deployment, unquoted.
+fn rendered_args(deployment: &str) -> Vec<String> {
+    deployment
+        .lines()
+        .skip_while(|l| l.trim() != "args:")
+        .skip(1)
+        .map_while(|l| l.trim().strip_prefix("- "))
+        .map(|a| a.trim_matches('"').to_owned())
+        .collect()
+}
+
+/// The argument after `flag`.
+fn arg_of(args: &[String], flag: &str) -> Option<String> {
+    args.windows(2).find(|w| w[0] == flag).map(|w| w[1].clone())
+}
+
 /// `helm template` of the chart with these extra arguments.
 fn template(extra: &[String]) -> (bool, String, String) {
     let chart = lostromos_chart();
@@ -307,6 +354,154 @@ fn chart_lints_and_refuses_missing_or_ambiguous_values() {
     );
 }
 
+#[test]
+fn templates_sources_pass_templates_and_refuse_chart_only_values() {
+    // A chart source still passes --values-layout (its default, spec).
+    let args = rendered_args(&rendered_deployment(&namespaced_values("apps")));
+    assert_eq!(arg_of(&args, "--values-layout").as_deref(), Some("spec"));
+    assert_eq!(
+        arg_of(&args, "--chart").as_deref(),
+        Some("/charts/whatever")
+    );
+
+    // chart.templatesConfigMap: the whole ConfigMap mounted read-only, its
+    // directory passed as --templates, and none of a chart's flags.
+    let d = rendered_deployment(&templates_values(
+        "apps",
+        "chart.templatesConfigMap=characters-templates",
+    ));
+    let args = rendered_args(&d);
+    assert_eq!(args[0], "run", "{d}");
+    assert_eq!(
+        arg_of(&args, "--templates").as_deref(),
+        Some("/etc/lostromos/templates"),
+        "{args:?}"
+    );
+    for flag in CHART_ONLY_FLAGS {
+        assert!(!args.iter().any(|a| a == flag), "{flag} in {args:?}");
+    }
+    let mount = "\n            - name: templates\n              \
+                 mountPath: /etc/lostromos/templates\n              readOnly: true\n";
+    assert!(d.contains(mount), "{d}");
+    let volume = "\n        - name: templates\n          configMap:\n            \
+                  name: characters-templates\n";
+    let at = d
+        .find(volume)
+        .unwrap_or_else(|| panic!("the templates volume in {d}"));
+    // no items list: every key of the ConfigMap is one file of the directory
+    let after = d[at + volume.len()..].lines().next().unwrap_or("");
+    assert!(!after.contains("items:"), "{d}");
+    // not the chart.configMap volume
+    assert!(!d.contains("mountPath: /chart\n"), "{d}");
+
+    // chart.templatesPath: a directory in the image, nothing mounted; an
+    // explicit valuesLayout=spec (the default) is fine and not passed either.
+    let mut values = templates_values("apps", "chart.templatesPath=/templates");
+    values.extend(["--set".to_owned(), "valuesLayout=spec".to_owned()]);
+    let d = rendered_deployment(&values);
+    let args = rendered_args(&d);
+    assert_eq!(arg_of(&args, "--templates").as_deref(), Some("/templates"));
+    for flag in CHART_ONLY_FLAGS {
+        assert!(!args.iter().any(|a| a == flag), "{flag} in {args:?}");
+    }
+    assert!(!d.contains("name: templates\n"), "{d}");
+    assert!(!d.contains("/etc/lostromos/templates"), "{d}");
+
+    // and helm lint passes strictly with each
+    let chart = lostromos_chart();
+    for source in [
+        "chart.templatesConfigMap=characters-templates",
+        "chart.templatesPath=/templates",
+    ] {
+        let mut args = vec!["lint".to_owned(), "--strict".to_owned(), chart.clone()];
+        args.extend(templates_values("apps", source));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        helm_ok(Path::new("/nonexistent-kubeconfig"), &args);
+    }
+
+    // one thing wrong at a time, each named
+    let fails = |source: &str, extra: &[&str], message: &str| {
+        let mut values = templates_values("apps", source);
+        values.extend(extra.iter().map(|s| s.to_string()));
+        let (ok, _, stderr) = template(&values);
+        assert!(!ok, "{source} {extra:?} rendered");
+        assert!(stderr.contains(message), "{source} {extra:?}: {stderr}");
+    };
+    let config_map = "chart.templatesConfigMap=characters-templates";
+    let path = "chart.templatesPath=/templates";
+    fails(
+        path,
+        &["--set", "chart.templatesPath="],
+        "no chart to drive: set exactly one of chart.path (a chart inside the image), \
+         chart.configMap (a ConfigMap holding chart.tgz), chart.reference (+ chart.version), \
+         chart.templatesPath (a directory of *.tmpl inside the image) or \
+         chart.templatesConfigMap (a ConfigMap of *.tmpl files)",
+    );
+    fails(
+        config_map,
+        &["--set", "chart.path=/charts/app"],
+        "ambiguous chart: chart.path, chart.templatesConfigMap are set; set exactly one of \
+         chart.path, chart.configMap, chart.reference, chart.templatesPath or \
+         chart.templatesConfigMap",
+    );
+    fails(
+        path,
+        &["--set", "chart.reference=oci://example.com/charts/app"],
+        "ambiguous chart: chart.reference, chart.templatesPath are set",
+    );
+    fails(
+        path,
+        &["--set", "chart.templatesConfigMap=characters-templates"],
+        "ambiguous chart: chart.templatesPath, chart.templatesConfigMap are set",
+    );
+    fails(
+        config_map,
+        &["--set", "chart.version=1.0.0"],
+        "chart.version applies only to chart.reference, not to chart.templatesConfigMap \
+         (templates are not a versioned chart); remove chart.version",
+    );
+    fails(
+        path,
+        &["--set", "chart.version=1.0.0"],
+        "chart.version applies only to chart.reference, not to chart.templatesPath",
+    );
+    let annotation = "chartAnnotation lets CRs choose among charts; with \
+                      chart.templatesConfigMap there is none to choose; remove chartAnnotation";
+    fails(
+        config_map,
+        &[
+            "--set",
+            "chartAnnotation=example.com/chart",
+            "--set",
+            "allowedCharts={oci://example.com/}",
+        ],
+        annotation,
+    );
+    // without allowedCharts: the templates are the problem, not the prefixes
+    fails(
+        config_map,
+        &["--set", "chartAnnotation=example.com/chart"],
+        annotation,
+    );
+    fails(
+        path,
+        &["--set", "allowedCharts={oci://example.com/}"],
+        "allowedCharts are the charts a CR may name with chartAnnotation; with \
+         chart.templatesPath there is none to choose; remove allowedCharts",
+    );
+    fails(
+        config_map,
+        &["--set", "valuesLayout=resource"],
+        "valuesLayout does not apply to templates (chart.templatesConfigMap): they get the \
+         whole CR as `.`",
+    );
+    fails(
+        path,
+        &["--set", "valuesLayout=resource"],
+        "valuesLayout does not apply to templates (chart.templatesPath)",
+    );
+}
+
 /// The start of helm's error for values its `values.schema.json` refuses, the
 /// same in helm 3 and helm 4 (the lines after it differ).
 const SCHEMA_ERROR: &str = "values don't meet the specifications of the schema(s)";
@@ -334,6 +529,10 @@ fn values_schema_refuses_typos_and_accepts_every_documented_form() {
             &["timeout", "match pattern"],
         ),
         (&["--set", "imag.tag=1"], &["imag", "not allowed"]),
+        (
+            &["--set", "chart.templatePath=/templates"],
+            &["templatePath", "not allowed"],
+        ),
         (
             &["--set", "valuesLayout=flat"],
             &["valuesLayout", "spec", "resource"],
@@ -1159,6 +1358,117 @@ fn deployment_args_run_lostromos_as_the_service_account_with_leader_election() {
         },
     );
     assert!(!holder.is_empty());
+    assert!(
+        !l.logs().to_lowercase().contains("forbidden"),
+        "{}",
+        l.logs()
+    );
+}
+
+#[test]
+fn templates_config_map_runs_lostromos_as_the_service_account() {
+    // chart.templatesConfigMap, installed; then the Deployment's own arguments,
+    // as the ServiceAccount, with the ConfigMap laid out as the kubelet mounts
+    // it: only --templates (the mount's path) and --listen are changed.
+    let t = TestNs::new("chart-tmpl");
+    let ns = t.ns.clone();
+    install(
+        &t,
+        "lostromos",
+        &ns,
+        &templates_values(&ns, "chart.templatesConfigMap=characters-templates"),
+    );
+    // as the values' comment says to make it
+    let from = format!(
+        "--from-file={}/",
+        repo_root()
+            .join("examples/characters-templates/templates")
+            .display()
+    );
+    t.kubectl(&["create", "configmap", "characters-templates", &from])
+        .unwrap();
+
+    // the whole ConfigMap, mounted read-only where --templates points
+    let d = t.object("deployment", "lostromos").expect("the Deployment");
+    let pod = &d["spec"]["template"]["spec"];
+    let volume = pod["volumes"]
+        .as_array()
+        .and_then(|v| v.iter().find(|v| v["name"] == "templates"))
+        .unwrap_or_else(|| panic!("the templates volume in {pod}"));
+    assert_eq!(
+        volume["configMap"]["name"], "characters-templates",
+        "{volume}"
+    );
+    assert!(volume["configMap"].get("items").is_none(), "{volume}");
+    let mount = pod["containers"][0]["volumeMounts"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["name"] == "templates"))
+        .unwrap_or_else(|| panic!("the templates mount in {pod}"));
+    assert_eq!(mount["mountPath"], "/etc/lostromos/templates", "{mount}");
+    assert_eq!(mount["readOnly"], true, "{mount}");
+    let mut args = deployment_args(&t, &ns, "lostromos");
+    assert_eq!(
+        arg_of(&args, "--templates").as_deref(),
+        Some("/etc/lostromos/templates"),
+        "{args:?}"
+    );
+    for flag in CHART_ONLY_FLAGS {
+        assert!(!args.iter().any(|a| a == flag), "{flag} in {args:?}");
+    }
+
+    // The kubelet's layout of a ConfigMap volume (its atomic writer): the
+    // files in a timestamped directory, `..data` linked to it, and one link
+    // per key; the templates back end reads the `*.tmpl` links.
+    let dir = tempfile::tempdir().unwrap();
+    let mounted = dir.path().join("templates");
+    let cm = t
+        .object("configmap", "characters-templates")
+        .expect("the templates ConfigMap");
+    let data = cm["data"].as_object().expect("the ConfigMap's data");
+    let keys: Vec<&str> = data.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["0_base.tmpl", "configmap.yaml.tmpl", "deployment.yaml.tmpl"]
+    );
+    let stamp = "..2026_01_01_00_00_00.000000001";
+    std::fs::create_dir_all(mounted.join(stamp)).unwrap();
+    for (key, text) in data {
+        std::fs::write(mounted.join(stamp).join(key), text.as_str().unwrap()).unwrap();
+        std::os::unix::fs::symlink(Path::new("..data").join(key), mounted.join(key)).unwrap();
+    }
+    std::os::unix::fs::symlink(stamp, mounted.join("..data")).unwrap();
+    let port = free_port();
+    for i in 0..args.len() - 1 {
+        match args[i].as_str() {
+            "--templates" => args[i + 1] = mounted.to_string_lossy().into_owned(),
+            "--listen" => args[i + 1] = format!("127.0.0.1:{port}"),
+            _ => {}
+        }
+    }
+    let kubeconfig = service_account_kubeconfig(&t, &ns, "lostromos", dir.path());
+    let l = Lostromos::start_args(&kubeconfig, args);
+
+    t.apply_widget(
+        "nemo",
+        json!({"Name": "Nemo", "From": "Finding Nemo", "By": "Disney"}),
+    );
+    t.deployment_available("nemo-nginx");
+    let w = t.wait_ready("nemo");
+    assert_eq!(w["status"]["release"]["status"], "deployed", "{w}");
+    assert_eq!(t.release("nemo"), Some((1, "deployed".into())));
+    let made = t
+        .object("configmap", "nemo-configmap")
+        .expect("the ConfigMap the templates make");
+    assert_eq!(made["data"]["by"], "Disney", "{made}");
+
+    // uninstalled as the ServiceAccount too, with what it created
+    t.kubectl(&["delete", "widget", "nemo", "--wait=false"])
+        .unwrap();
+    wait_for("widget nemo gone", Duration::from_secs(60), || {
+        t.widget("nemo").is_none().then_some(())
+    });
+    assert_eq!(t.release("nemo"), None);
+    assert!(t.object("configmap", "nemo-configmap").is_none());
     assert!(
         !l.logs().to_lowercase().contains("forbidden"),
         "{}",

@@ -103,26 +103,63 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{/*
-The chart choice as "--chart" arguments (a list, one per line), after checking
-that exactly one of chart.path, chart.configMap, chart.reference is set.
+The source of the releases' manifests, after checking that exactly one of
+chart.path, chart.configMap, chart.reference (a chart), chart.templatesPath,
+chart.templatesConfigMap (a directory of Go templates) is set, and that no
+chart-only value comes with templates: "chart" or "templates".
 */}}
-{{- define "lostromos.chartPath" -}}
+{{- define "lostromos.source" -}}
 {{- $c := .Values.chart }}
 {{- $set := list }}
-{{- if $c.path }}{{ $set = append $set "chart.path" }}{{ end }}
-{{- if $c.configMap }}{{ $set = append $set "chart.configMap" }}{{ end }}
-{{- if $c.reference }}{{ $set = append $set "chart.reference" }}{{ end }}
-{{- if eq (len $set) 0 }}
-{{- fail "no chart to drive: set exactly one of chart.path (a chart inside the image), chart.configMap (a ConfigMap holding chart.tgz) or chart.reference (+ chart.version)" }}
-{{- else if gt (len $set) 1 }}
-{{- fail (printf "ambiguous chart: %s are set; set exactly one of chart.path, chart.configMap or chart.reference" (join ", " $set)) }}
+{{- range $key := list "path" "configMap" "reference" "templatesPath" "templatesConfigMap" }}
+{{- if index $c $key }}{{ $set = append $set (printf "chart.%s" $key) }}{{ end }}
 {{- end }}
+{{- if eq (len $set) 0 }}
+{{- fail "no chart to drive: set exactly one of chart.path (a chart inside the image), chart.configMap (a ConfigMap holding chart.tgz), chart.reference (+ chart.version), chart.templatesPath (a directory of *.tmpl inside the image) or chart.templatesConfigMap (a ConfigMap of *.tmpl files)" }}
+{{- else if gt (len $set) 1 }}
+{{- fail (printf "ambiguous chart: %s are set; set exactly one of chart.path, chart.configMap, chart.reference, chart.templatesPath or chart.templatesConfigMap" (join ", " $set)) }}
+{{- end }}
+{{- $source := first $set }}
+{{- if or $c.templatesPath $c.templatesConfigMap }}
+{{- if $c.version }}
+{{- fail (printf "chart.version applies only to chart.reference, not to %s (templates are not a versioned chart); remove chart.version" $source) }}
+{{- end }}
+{{- if .Values.chartAnnotation }}
+{{- fail (printf "chartAnnotation lets CRs choose among charts; with %s there is none to choose; remove chartAnnotation (and allowedCharts)" $source) }}
+{{- end }}
+{{- if .Values.allowedCharts }}
+{{- fail (printf "allowedCharts are the charts a CR may name with chartAnnotation; with %s there is none to choose; remove allowedCharts" $source) }}
+{{- end }}
+{{- if ne (toString .Values.valuesLayout) "spec" }}
+{{- fail (printf "valuesLayout does not apply to templates (%s): they get the whole CR as `.`, not a chart's values; remove valuesLayout (or set it back to spec)" $source) }}
+{{- end }}
+{{- printf "templates" }}
+{{- else }}
 {{- if and $c.version (not $c.reference) }}
 {{- fail "chart.version applies only to chart.reference; remove it, or use chart.reference" }}
 {{- end }}
+{{- printf "chart" }}
+{{- end }}
+{{- end }}
+
+{{/* The `--chart` argument: empty with templates. */}}
+{{- define "lostromos.chartPath" -}}
+{{- if eq (include "lostromos.source" .) "chart" }}
+{{- $c := .Values.chart }}
 {{- if $c.path }}{{ $c.path }}
 {{- else if $c.configMap }}/chart/chart.tgz
 {{- else }}{{ $c.reference }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The `--templates` argument: empty with a chart. */}}
+{{- define "lostromos.templatesPath" -}}
+{{- if eq (include "lostromos.source" .) "templates" }}
+{{- $c := .Values.chart }}
+{{- if $c.templatesPath }}{{ $c.templatesPath }}
+{{- else }}/etc/lostromos/templates
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -132,6 +169,7 @@ that exactly one of chart.path, chart.configMap, chart.reference is set.
 {{- $_ := required "watch.group is required: the API group of the watched CRD, e.g. platform.example.com" $w.group }}
 {{- $_ = required "watch.version is required: the API version of the watched CRD, e.g. v1alpha1" $w.version }}
 {{- $_ = required "watch.plural is required: the plural name of the watched CRD (e.g. tenants); the RBAC rules name it" $w.plural }}
+{{- $_ = include "lostromos.source" . }}
 {{- if not (has (toString .Values.valuesLayout) (list "spec" "resource")) }}
 {{- fail (printf "valuesLayout must be spec or resource, not %q" (toString .Values.valuesLayout)) }}
 {{- end }}
@@ -161,7 +199,6 @@ that exactly one of chart.path, chart.configMap, chart.reference is set.
 {{- if and (gt (int .Values.replicas) 1) (not (include "lostromos.leaderElect" .)) }}
 {{- fail "replicas > 1 needs leader election: set leaderElection.enabled to auto or true" }}
 {{- end }}
-{{- $_ = include "lostromos.chartPath" . }}
 {{- $_ = include "lostromos.terminationGracePeriodSeconds" . }}
 {{- end }}
 
