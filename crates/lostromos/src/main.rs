@@ -10,10 +10,12 @@ use lostromos::config::settings::{self, Purpose};
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(options) => match settings::load(*options, Purpose::Run) {
-            Ok(s) => {
-                app::logging::init(&s);
-                app::run(s).await
+        Command::Run(options) => match settings::load_run(*options) {
+            Ok(kinds) => {
+                if let Some(s) = kinds.first() {
+                    app::logging::init(s);
+                }
+                app::run(kinds).await
             }
             Err(e) => Err(e.into()),
         },

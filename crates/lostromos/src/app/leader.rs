@@ -23,10 +23,10 @@ impl Leadership {
     pub async fn acquire(
         client: &Client,
         lease: &LeaseSettings,
-        resource: &ApiResource,
+        resources: &[ApiResource],
         mut stop: watch::Receiver<bool>,
     ) -> anyhow::Result<Option<Leadership>> {
-        let name = lease_name(lease, resource);
+        let name = lease_name(lease, resources);
         let identity = std::env::var("POD_NAME")
             .or_else(|_| std::env::var("HOSTNAME"))
             .map(|h| format!("{h}-{}", std::process::id()))
@@ -73,11 +73,24 @@ impl Leadership {
     }
 }
 
-/// The Lease's name: as configured, or one per watched type.
-pub fn lease_name(lease: &LeaseSettings, resource: &ApiResource) -> String {
+/// The Lease's name: as configured, or one per set of watched types (the
+/// first's name, and a hash of them all when there are several).
+pub fn lease_name(lease: &LeaseSettings, resources: &[ApiResource]) -> String {
     if let Some(name) = &lease.name {
         return name.clone();
     }
-    let raw = format!("lostromos-{}-{}", resource.plural, resource.group);
+    let mut raw = match resources.first() {
+        Some(r) => format!("lostromos-{}-{}", r.plural, r.group),
+        None => "lostromos".to_owned(),
+    };
+    if resources.len() > 1 {
+        let mut all: Vec<String> = resources
+            .iter()
+            .map(|r| format!("{}.{}", r.plural, r.group))
+            .collect();
+        all.sort();
+        let owner = lostromos::plan::labels::owner_id(&all.join(","), None, "lease");
+        raw = format!("{raw}-and-{}-more-{}", resources.len() - 1, &owner[..8]);
+    }
     lostromos::plan::naming::release_name(None, &raw.replace('.', "-"))
 }

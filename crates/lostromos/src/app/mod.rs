@@ -15,7 +15,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
+use kube::api::ApiResource;
 use lostromos::reconcile::events::Events;
+use tokio::sync::Semaphore;
 
 use leader::Leadership;
 use lostromos::config::settings::{Settings, HELM_GRACE};
@@ -23,6 +25,7 @@ use lostromos::helm::process::deadline_for;
 use lostromos::observe::api_probe::ApiProbe;
 use lostromos::plan::health::HealthSettings;
 use lostromos::plan::PlanSettings;
+use lostromos::reconcile::release_locks::ReleaseLocks;
 use lostromos::reconcile::{Context, Setup};
 use lostromos::serve::http::{self, listen_address, Probe};
 use shutdown::{halt_on, Stop};
@@ -49,7 +52,19 @@ fn plan_settings(s: &Settings, cr_kind: String) -> PlanSettings {
     }
 }
 
-pub async fn run(s: Settings) -> anyhow::Result<()> {
+/// One watched kind, found on the API server, with its chart.
+struct Kind {
+    s: Settings,
+    served: preflight::Served,
+    chart: lostromos::helm::chart::Chart,
+}
+
+/// Serves every kind of `kinds` from this process: one HTTP server, one
+/// lease, one release-Secret watch, one set of object watches and one helm
+/// runner for all, and one controller (and context) per kind. The process-wide
+/// options are the same in every element of `kinds`.
+pub async fn run(kinds: Vec<Settings>) -> anyhow::Result<()> {
+    let s = kinds.first().cloned().context("no watched kind")?;
     let probe = Arc::new(Probe {
         stuck_after: s.stuck_after,
         ..Probe::default()
@@ -61,16 +76,18 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "serving /healthz /readyz /metrics /status");
     let http = tokio::spawn(http::serve(listener, probe.clone(), stop.requested()));
 
-    // preflight: helm, the cluster, the watched type, its permissions, the chart
+    // preflight: helm, the cluster, each watched type and its chart, the permissions
     let work = helm::work_dir()?;
     let runner = Arc::new(helm::runner(&s, work.path(), s.concurrency));
     let helm = helm::detect(&runner, &s.helm_binary).await?;
     let client = preflight::client(&s, &probe.calls).await?;
-    let watched = s.watched.clone().context("no watched type")?;
-    let served = preflight::served(&client, &s, &watched).await?;
-    let resource = served.resource.clone();
-    preflight::permissions(&client, &s, &served).await?;
-    let chart = helm::resolve_chart(&runner, &s, work.path()).await?;
+    let kinds = prepare(&client, &runner, kinds, work.path()).await?;
+    let resources: Vec<ApiResource> = kinds.iter().map(|k| k.served.resource.clone()).collect();
+    preflight::permissions(
+        &client,
+        &kinds.iter().map(|k| (&k.s, &k.served)).collect::<Vec<_>>(),
+    )
+    .await?;
     let api = Arc::new(ApiProbe::new(client.clone()));
     let _ = probe.api.set(api.clone());
     tokio::spawn(probe.watches.clone().settle_forever(api.clone()));
@@ -81,7 +98,7 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
         Some(lease) => {
             probe.ready.store(true, Ordering::Relaxed);
             let Some(leadership) =
-                Leadership::acquire(&client, lease, &resource, stop.receiver()).await?
+                Leadership::acquire(&client, lease, &resources, stop.receiver()).await?
             else {
                 return Ok(());
             };
@@ -96,44 +113,59 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
         }
     };
     probe.ready.store(false, Ordering::Relaxed);
-    tracing::info!(
-        kind = %resource.kind, group = %resource.group, version = %resource.version,
-        helm = %helm.text, chart = %chart.name_version, status_subresource = served.has_status,
-        dry_run = s.dry_run, "lostromos starting"
-    );
+    for k in &kinds {
+        let r = &k.served.resource;
+        tracing::info!(
+            kind = %r.kind, group = %r.group, version = %r.version,
+            helm = %helm.text, chart = %k.chart.name_version, status_subresource = k.served.has_status,
+            dry_run = s.dry_run, "lostromos starting"
+        );
+    }
 
     // watches and controllers
-    let releases = watches::releases(&client, &s, &resource, &probe);
-    let objects = watches::objects(&client, &s, &releases, &probe);
+    let all: Vec<Settings> = kinds.iter().map(|k| k.s.clone()).collect();
+    let releases = watches::releases(&client, &all, resources, &probe);
+    let objects = watches::objects(&client, &all, &releases, &probe);
     let instance = std::env::var("POD_NAME")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok());
-    let cr_kind = format!("{}.{}", resource.plural, resource.group);
-    let ctx = Arc::new(Context::new(Setup {
-        client: client.clone(),
-        resource,
-        has_status: served.has_status,
-        plan: plan_settings(&s, cr_kind),
-        helm: helm::args(&s, helm.major, &chart),
-        runner: runner.clone(),
-        releases,
-        events: Events::new(client.clone(), "lostromos", instance),
-        chart: Arc::new(chart),
-        chart_policy: s.chart_policy.clone(),
-        dry_run: s.dry_run,
-        reconcile_period: s.reconcile_period,
-        work_dir: work.path().to_path_buf(),
-        index_catch_up: INDEX_CATCH_UP,
-        metrics: probe.metrics.clone(),
-        api,
-        objects,
-        health: HealthSettings {
-            drift: s.drift,
-            ready_timeout_secs: i64::try_from(s.ready_timeout.as_secs()).unwrap_or(i64::MAX),
-            ..HealthSettings::default()
-        },
-    }));
-    let controllers = watches::run_controllers(&client, &s, ctx, &probe.watches, halt.clone());
+    let release_locks = ReleaseLocks::default();
+    let controllers = kinds.into_iter().map(|k| {
+        let Kind { s, served, chart } = k;
+        let resource = served.resource;
+        let cr_kind = format!("{}.{}", resource.plural, resource.group);
+        let ctx = Arc::new(Context::new(Setup {
+            client: client.clone(),
+            resource,
+            has_status: served.has_status,
+            plan: plan_settings(&s, cr_kind),
+            helm: helm::args(&s, helm.major, &chart),
+            runner: runner.clone(),
+            releases: releases.clone(),
+            events: Events::new(client.clone(), "lostromos", instance.clone()),
+            chart: Arc::new(chart),
+            chart_policy: s.chart_policy.clone(),
+            dry_run: s.dry_run,
+            reconcile_period: s.reconcile_period,
+            work_dir: work.path().to_path_buf(),
+            index_catch_up: INDEX_CATCH_UP,
+            metrics: probe.metrics.clone(),
+            api: api.clone(),
+            objects: objects.clone().filter(|_| s.watch_objects),
+            health: HealthSettings {
+                drift: s.drift,
+                ready_timeout_secs: i64::try_from(s.ready_timeout.as_secs()).unwrap_or(i64::MAX),
+                ..HealthSettings::default()
+            },
+            release_locks: release_locks.clone(),
+            kind_cap: s.max_concurrent.map(|n| Arc::new(Semaphore::new(n))),
+        }));
+        let (client, watches, halt) = (client.clone(), probe.watches.clone(), halt.clone());
+        async move { watches::run_controllers(&client, &s, ctx, &watches, halt).await }
+    });
+    let controllers = async move {
+        futures::future::join_all(controllers).await;
+    };
 
     // shutdown
     shutdown::run_until_halted(
@@ -156,4 +188,56 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
         bail!("lost the lease to another replica");
     }
     Ok(())
+}
+
+/// Finds every kind on the API server and checks every chart; all problems
+/// at once, each naming its kind when there are several.
+async fn prepare(
+    client: &kube::Client,
+    runner: &lostromos::helm::HelmRunner,
+    kinds: Vec<Settings>,
+    work: &std::path::Path,
+) -> anyhow::Result<Vec<Kind>> {
+    let several = kinds.len() > 1;
+    let checks = kinds.into_iter().map(|s| async move {
+        let watched = s.watched.clone().context("no watched type")?;
+        let label = format!(
+            "kind {} ({}/{})",
+            watched.kind, watched.group, watched.version
+        );
+        let served = preflight::served(client, &s, &watched).await;
+        let chart = helm::resolve_chart(runner, &s, work).await;
+        let mut problems = Vec::new();
+        if let Err(e) = &served {
+            problems.push(format!("{e:#}"));
+        }
+        if let Err(e) = &chart {
+            problems.push(e.to_string());
+        }
+        match (served, chart) {
+            (Ok(served), Ok(chart)) => Ok(Kind { s, served, chart }),
+            _ if several => Err(anyhow::anyhow!("{label}:\n    {}", problems.join("\n    "))),
+            _ => Err(anyhow::anyhow!("{}", problems.join("\n"))),
+        }
+    });
+    let results = futures::future::join_all(checks).await;
+    let mut problems = Vec::new();
+    let mut ready = Vec::new();
+    for r in results {
+        match r {
+            Ok(k) => ready.push(k),
+            Err(e) => problems.push(format!("{e:#}")),
+        }
+    }
+    if problems.is_empty() {
+        Ok(ready)
+    } else if several {
+        bail!(
+            "{} of the watched kinds cannot start:\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        )
+    } else {
+        bail!("{}", problems.join("\n"))
+    }
 }

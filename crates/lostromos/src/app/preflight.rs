@@ -216,23 +216,37 @@ fn scopes(s: &Settings, served: &Served) -> Scopes {
     }
 }
 
-/// Checks every permission `run` will use; fails with one message listing all
-/// that are missing.
-pub async fn permissions(client: &Client, s: &Settings, served: &Served) -> anyhow::Result<()> {
-    let resource = &served.resource;
-    let lease_name = s.lease.as_ref().map(|l| leader::lease_name(l, resource));
-    let needs = permissions::needed(
-        &permissions::Watched {
-            group: &resource.group,
-            plural: &resource.plural,
-            has_status: served.has_status,
-        },
-        &scopes(s, served),
-        s.lease
+/// Checks every permission `run` will use for every kind; fails with one
+/// message listing all that are missing.
+pub async fn permissions(client: &Client, kinds: &[(&Settings, &Served)]) -> anyhow::Result<()> {
+    let resources: Vec<ApiResource> = kinds.iter().map(|(_, k)| k.resource.clone()).collect();
+    let mut needs: Vec<Need> = Vec::new();
+    for (i, (s, served)) in kinds.iter().enumerate() {
+        let resource = &served.resource;
+        // the lease is one for the process: asked for once
+        let lease_name = s
+            .lease
             .as_ref()
-            .zip(lease_name.as_deref())
-            .map(|(l, n)| (l.namespace.as_str(), n)),
-    );
+            .filter(|_| i == 0)
+            .map(|l| leader::lease_name(l, &resources));
+        let kind_needs = permissions::needed(
+            &permissions::Watched {
+                group: &resource.group,
+                plural: &resource.plural,
+                has_status: served.has_status,
+            },
+            &scopes(s, served),
+            s.lease
+                .as_ref()
+                .zip(lease_name.as_deref())
+                .map(|(l, n)| (l.namespace.as_str(), n)),
+        );
+        for need in kind_needs {
+            if !needs.contains(&need) {
+                needs.push(need);
+            }
+        }
+    }
     check(client, &needs).await
 }
 

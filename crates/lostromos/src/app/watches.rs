@@ -21,27 +21,33 @@ use lostromos::serve::http::Probe;
 
 use super::shutdown::Halt;
 
-/// Where releases live: the namespaces whose Secrets (and, for namespaced
-/// kinds, whose objects) are watched; `None` for all.
-fn release_scopes(s: &Settings) -> Vec<Option<String>> {
-    match (&s.release_namespace, s.namespaces.is_empty()) {
-        (Some(ns), _) => vec![Some(ns.clone())],
-        (None, false) => s.namespaces.iter().cloned().map(Some).collect(),
-        (None, true) => vec![None],
+/// Where the releases of every kind live: the namespaces whose Secrets (and,
+/// for namespaced kinds, whose objects) are watched; `[None]` for all.
+pub fn release_scopes(kinds: &[Settings]) -> Vec<Option<String>> {
+    let mut scopes = std::collections::BTreeSet::new();
+    for s in kinds {
+        match (&s.release_namespace, s.namespaces.is_empty()) {
+            (Some(ns), _) => {
+                scopes.insert(ns.clone());
+            }
+            (None, false) => scopes.extend(s.namespaces.iter().cloned()),
+            // one kind in every namespace: one watch covers them all
+            (None, true) => return vec![None],
+        }
     }
+    scopes.into_iter().map(Some).collect()
 }
 
-/// The object watches of the releases, unless `--watch-objects=false`. helm's
-/// own writes (field manager `helm`, or its binary's name) are never drift.
+/// The object watches of the releases, unless no kind watches its objects
+/// (`--watch-objects=false`). helm's own writes (field manager `helm`, or its
+/// binary's name) are never drift.
 pub fn objects(
     client: &Client,
-    s: &Settings,
+    kinds: &[Settings],
     releases: &Arc<Releases>,
     probe: &Arc<Probe>,
 ) -> Option<Arc<Objects>> {
-    if !s.watch_objects {
-        return None;
-    }
+    let s = kinds.iter().find(|s| s.watch_objects)?;
     let mut ours = vec!["helm".to_owned()];
     if let Some(name) = s.helm_binary.file_name().and_then(|n| n.to_str()) {
         if name != "helm" {
@@ -50,7 +56,7 @@ pub fn objects(
     }
     let objects = Objects::new(
         client.clone(),
-        release_scopes(s),
+        release_scopes(kinds),
         ours,
         releases.clone(),
         probe.watches.clone(),
@@ -63,11 +69,11 @@ pub fn objects(
 /// (or are refused, which `/readyz` then names).
 pub fn releases(
     client: &Client,
-    s: &Settings,
-    resource: &ApiResource,
+    kinds: &[Settings],
+    resources: Vec<ApiResource>,
     probe: &Arc<Probe>,
 ) -> Arc<Releases> {
-    let releases = Releases::new(resource.clone(), release_scopes(s), &probe.watches);
+    let releases = Releases::new(resources, release_scopes(kinds), &probe.watches);
     let _ = probe.releases.set(releases.clone());
     release_watch::spawn_watches(client, &releases);
     {
@@ -124,7 +130,7 @@ pub async fn run_controllers(
             .predicate_filter(decision_hash, Default::default());
         Controller::for_stream_with(crs, reader, resource.clone())
             .trigger_backoff(watch_health::backoff())
-            .reconcile_on(ctx.releases.triggers())
+            .reconcile_on(ctx.releases.triggers(&resource))
             .graceful_shutdown_on(halt.clone())
             .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
             .for_each(|res| async move {

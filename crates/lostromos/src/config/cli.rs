@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
 use crate::config::duration::deserialize_text as duration;
-use crate::config::settings::LogFormat;
+use crate::config::settings::{AdoptFrom, LogFormat};
 use crate::plan::health::DriftMode;
 use crate::plan::values::Layout;
 
@@ -24,6 +24,7 @@ const HELM: &str = "Helm";
 const LOGGING: &str = "Logging";
 const SERVING: &str = "Serving and leader election";
 const OBJECTS: &str = "Objects of the releases (readiness and drift)";
+const KINDS: &str = "Several kinds, and taking over from other operators";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -61,7 +62,7 @@ pub struct RenderArgs {
 
 /// Every option (`lostromos run`). All optional here: defaults and checks are
 /// applied after the config file is merged in (see `settings`).
-#[derive(Debug, Default, Args)]
+#[derive(Clone, Debug, Default, Args)]
 pub struct Options {
     #[command(flatten)]
     pub watch: WatchOptions,
@@ -72,7 +73,7 @@ pub struct Options {
 }
 
 /// What to watch, and where: `run` only.
-#[derive(Debug, Default, Args, Deserialize)]
+#[derive(Clone, Debug, Default, Args, Deserialize)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct WatchOptions {
     /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
@@ -117,7 +118,7 @@ pub struct WatchOptions {
 }
 
 /// What shapes a release: `run` and `render`.
-#[derive(Debug, Default, Args, Deserialize)]
+#[derive(Clone, Debug, Default, Args, Deserialize)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct SharedOptions {
     /// YAML file with any of the options as keys (the long names, without --).
@@ -187,7 +188,7 @@ pub struct SharedOptions {
 }
 
 /// How `run` acts, serves and shares the work: `run` only.
-#[derive(Debug, Default, Args, Deserialize)]
+#[derive(Clone, Debug, Default, Args, Deserialize)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct RunOptions {
     /// Let a CR name its chart in this annotation (`<reference>[:<version>]`, the
@@ -217,9 +218,13 @@ pub struct RunOptions {
     /// Revisions helm keeps per release (default 3).
     #[arg(long, env = "LOSTROMOS_HISTORY_MAX", help_heading = HELM)]
     pub history_max: Option<u32>,
-    /// Helm processes at once (default 4).
+    /// Helm processes at once, for all kinds together (default 4).
     #[arg(long, env = "LOSTROMOS_CONCURRENCY", help_heading = HELM)]
     pub concurrency: Option<usize>,
+    /// Helm processes at once for this kind, inside --concurrency (default: no cap
+    /// of its own); `maxConcurrentReconciles` in a --watches entry.
+    #[arg(long, env = "LOSTROMOS_MAX_CONCURRENT_RECONCILES", help_heading = HELM, value_name = "N")]
+    pub max_concurrent_reconciles: Option<usize>,
     /// Log each decision, change nothing.
     #[arg(
         long,
@@ -250,6 +255,17 @@ pub struct RunOptions {
     /// (default correct).
     #[arg(long, env = "LOSTROMOS_DRIFT", value_enum, help_heading = OBJECTS)]
     pub drift: Option<DriftMode>,
+
+    /// Serve every kind listed in FILE from this process: a YAML list in Operator SDK
+    /// helm-operator's watches.yaml format (group, version, kind, chart, overrideValues,
+    /// selector, reconcilePeriod, maxConcurrentReconciles, watchDependentResources), each
+    /// entry also taking this command's per-kind options by their long names.
+    #[arg(long, env = "LOSTROMOS_WATCHES", help_heading = KINDS, value_name = "FILE")]
+    pub watches: Option<PathBuf>,
+    /// Take over releases another operator made, without reinstalling: helm-operator
+    /// (CRs carrying its finalizer; the release keeps its objects and gets one upgrade).
+    #[arg(long, env = "LOSTROMOS_ADOPT_FROM", value_enum, help_heading = KINDS, value_name = "OPERATOR")]
+    pub adopt_from: Option<AdoptFrom>,
 
     /// Address of the HTTP server: /healthz, /readyz, /metrics, /status (default :8080).
     #[arg(long, env = "LOSTROMOS_LISTEN", help_heading = SERVING)]

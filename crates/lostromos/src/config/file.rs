@@ -47,8 +47,13 @@ pub fn parse(text: &str) -> Result<Options, Vec<FileError>> {
     let map = match doc {
         Value::Object(map) => map,
         Value::Null => Map::new(),
-        other => return Err(vec![FileError::NotAMap(kind(&other))]),
+        other => return Err(vec![FileError::NotAMap(kind_of(&other))]),
     };
+    from_map(map)
+}
+
+/// Options from a map whose keys are the options' long names.
+pub fn from_map(map: Map<String, Value>) -> Result<Options, Vec<FileError>> {
     // key by key, so that one bad key does not hide the next
     let problems: Vec<FileError> = map
         .iter()
@@ -99,15 +104,21 @@ fn section<T: DeserializeOwned>(doc: &Value) -> Result<(T, bool), FileError> {
 
 /// The nearest option name, or where the names are.
 fn suggestion(key: &str) -> String {
-    let nearest = option_names()
+    nearest(key, option_names())
+        .map(|name| format!("did you mean `{name}`?"))
+        .unwrap_or_else(|| {
+            "the keys are the long option names of `lostromos run --help`, without --".into()
+        })
+}
+
+/// The name among `names` nearest to `key`, if one is near.
+pub fn nearest(key: &str, names: impl IntoIterator<Item = String>) -> Option<String> {
+    names
         .into_iter()
         .map(|name| (strsim::jaro_winkler(key, &name), name))
         .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0));
-    match nearest {
-        Some((_, name)) => format!("did you mean `{name}`?"),
-        None => "the keys are the long option names of `lostromos run --help`, without --".into(),
-    }
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, name)| name)
 }
 
 /// A YAML error in one line, with its line and column.
@@ -117,7 +128,8 @@ pub fn yaml_error(e: &serde_saphyr::Error) -> String {
     e.render_with_options(options)
 }
 
-fn kind(v: &Value) -> &'static str {
+/// The JSON kind of a value, for messages ("a list", "a map").
+pub fn kind_of(v: &Value) -> &'static str {
     match v {
         Value::Null => "nothing",
         Value::Bool(_) => "a boolean",

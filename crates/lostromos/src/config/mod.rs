@@ -5,3 +5,4 @@ pub mod duration;
 pub mod file;
 pub mod original;
 pub mod settings;
+pub mod watches;

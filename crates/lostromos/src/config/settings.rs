@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::config::cli::{Options, RunOptions, SharedOptions, WatchOptions};
 use crate::config::duration;
 use crate::config::file as config_file;
+use crate::config::watches;
 use crate::helm::chart::ChartSource;
 use crate::plan::chart_choice::ChartPolicy;
 use crate::plan::health::DriftMode;
@@ -77,6 +78,8 @@ pub struct Settings {
     pub timeout: Duration,
     pub wait: bool,
     pub history_max: u32,
+    /// This kind's cap on helm processes at once, inside `concurrency`.
+    pub max_concurrent: Option<usize>,
     pub concurrency: usize,
     pub reconcile_period: Duration,
     pub dry_run: bool,
@@ -92,6 +95,17 @@ pub struct Settings {
     pub watch_objects: bool,
     pub ready_timeout: Duration,
     pub drift: DriftMode,
+    /// Releases another operator made that CRs may take over (`--adopt-from`).
+    pub adopt_from: Option<AdoptFrom>,
+}
+
+/// Operators whose releases Lostrómos can take over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AdoptFrom {
+    /// Operator SDK's helm-operator: CRs carrying its finalizer, releases named
+    /// after the CR in its namespace.
+    HelmOperator,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +184,11 @@ impl RunOptions {
             wait: self.wait.or(file.wait),
             history_max: self.history_max.or(file.history_max),
             concurrency: self.concurrency.or(file.concurrency),
+            max_concurrent_reconciles: self
+                .max_concurrent_reconciles
+                .or(file.max_concurrent_reconciles),
+            watches: self.watches.or(file.watches),
+            adopt_from: self.adopt_from.or(file.adopt_from),
             dry_run: self.dry_run.or(file.dry_run),
             listen: self.listen.or(file.listen),
             leader_elect: self.leader_elect.or(file.leader_elect),
@@ -187,7 +206,12 @@ impl RunOptions {
 
 /// Reads the `--config` file, if any, and merges it under the given options.
 pub fn load(options: Options, purpose: Purpose) -> Result<Settings, SettingsError> {
-    let merged = match &options.shared.config {
+    validate(with_config_file(options)?, purpose)
+}
+
+/// The options with the `--config` file's merged under them.
+fn with_config_file(options: Options) -> Result<Options, SettingsError> {
+    Ok(match &options.shared.config {
         Some(path) => {
             let file = config_file::read(path).map_err(|problems| {
                 SettingsError(
@@ -200,8 +224,7 @@ pub fn load(options: Options, purpose: Purpose) -> Result<Settings, SettingsErro
             options.merged_with(file)
         }
         None => options,
-    };
-    validate(merged, purpose)
+    })
 }
 
 /// Applies defaults and checks every option, section by section; collects all
@@ -213,53 +236,159 @@ pub fn validate(o: Options, purpose: Purpose) -> Result<Settings, SettingsError>
         Purpose::Render => Options::shared_only(o.shared),
     };
     let mut problems = Vec::new();
-    let p = &mut problems;
-    let watch = watched_type(&o.watch, purpose, p);
-    let chart = chart(&o.shared, &o.run, p);
-    let naming = release_naming(&o.shared, p);
-    let values = values(&o.shared, p);
-    let helm = helm(&o.shared, &o.run, p);
-    let serving = serving(&o.run, p);
-    let objects = objects(&o.run, p);
-    let logging = logging(&o.shared);
+    let global = process_wide(&o, &mut problems);
+    let kind = per_kind(&o, purpose, &mut problems);
     if !problems.is_empty() {
         return Err(SettingsError(problems));
     }
-    Ok(Settings {
-        kubeconfig: watch.kubeconfig,
-        watched: watch.watched,
-        namespaces: watch.namespaces,
-        selector: watch.selector,
-        filter_annotation: watch.filter_annotation,
-        chart: chart.chart,
-        chart_version: chart.version,
-        chart_policy: chart.policy,
-        release_prefix: naming.prefix,
-        release_namespace: naming.namespace,
-        values,
-        helm_binary: helm.binary,
-        timeout: helm.timeout,
-        wait: helm.wait,
-        history_max: helm.history_max,
-        concurrency: helm.concurrency,
-        reconcile_period: watch.reconcile_period,
-        dry_run: helm.dry_run,
-        listen: serving.listen,
-        lease: serving.lease,
-        shutdown_grace: serving.shutdown_grace,
-        stuck_after: serving.stuck_after,
-        watch_objects: objects.watch,
-        ready_timeout: objects.ready_timeout,
-        drift: objects.drift,
-        log_format: logging.format,
-        log_level: logging.level,
-    })
+    Ok(assemble(&global, kind))
+}
+
+/// What `run` acts on: one kind from the flags, or every kind of `--watches`.
+pub fn load_run(options: Options) -> Result<Vec<Settings>, SettingsError> {
+    let merged = with_config_file(options)?;
+    let Some(path) = merged.run.watches.clone() else {
+        return validate(merged, Purpose::Run).map(|s| vec![s]);
+    };
+    let mut problems = Vec::new();
+    let shown = path.display().to_string();
+    for (flag, set) in [
+        ("group", merged.watch.group.is_some()),
+        ("version", merged.watch.version.is_some()),
+        ("kind", merged.watch.kind.is_some()),
+    ] {
+        if set {
+            problems.push(format!(
+                "--{flag} and --watches {shown}: the watched kinds are the entries of --watches; fix: remove --{flag}, or give its kind as an entry"
+            ));
+        }
+    }
+    let global = process_wide(&merged, &mut problems);
+    let entries = match watches::read(&path) {
+        Ok(entries) => entries,
+        Err(e) => {
+            problems.extend(e.into_iter().map(|p| format!("--watches {shown}: {p}")));
+            return Err(SettingsError(problems));
+        }
+    };
+    let mut kinds = Vec::new();
+    for entry in entries {
+        let mut entry_problems = Vec::new();
+        let o = entry.options.merged_with(merged.clone());
+        let mut kind = per_kind(&o, Purpose::Run, &mut entry_problems);
+        kind.values.overrides.extend(entry.overrides);
+        problems.extend(
+            entry_problems
+                .into_iter()
+                .map(|p| format!("--watches {shown}: {}: {p}", entry.label)),
+        );
+        kinds.push(assemble(&global, kind));
+    }
+    problems.extend(
+        watches::duplicates(&kinds)
+            .into_iter()
+            .map(|p| format!("--watches {shown}: {p}")),
+    );
+    if !problems.is_empty() {
+        return Err(SettingsError(problems));
+    }
+    Ok(kinds)
+}
+
+/// Options that hold for the whole process, whatever the kind.
+struct ProcessWide {
+    kubeconfig: Option<PathBuf>,
+    helm_binary: PathBuf,
+    concurrency: usize,
+    dry_run: bool,
+    serving: ServingSection,
+    logging: LoggingSection,
+}
+
+fn process_wide(o: &Options, problems: &mut Vec<String>) -> ProcessWide {
+    if let Some(k) = &o.watch.kubeconfig {
+        if !k.is_file() {
+            problems.push(format!("--kubeconfig {}: no such file", k.display()));
+        }
+    }
+    let concurrency = o.run.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
+    if concurrency == 0 {
+        problems.push("--concurrency must be at least 1".into());
+    }
+    ProcessWide {
+        kubeconfig: o.watch.kubeconfig.clone(),
+        helm_binary: o
+            .shared
+            .helm_binary
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("helm")),
+        concurrency,
+        dry_run: o.run.dry_run.unwrap_or(false),
+        serving: serving(&o.run, problems),
+        logging: logging(&o.shared),
+    }
+}
+
+/// Options of one watched kind (the flags' kind, or one `--watches` entry).
+struct PerKind {
+    watch: WatchSection,
+    chart: ChartSection,
+    naming: NamingSection,
+    values: ValuesConfig,
+    helm: HelmSection,
+    objects: ObjectsSection,
+    adopt_from: Option<AdoptFrom>,
+}
+
+fn per_kind(o: &Options, purpose: Purpose, problems: &mut Vec<String>) -> PerKind {
+    PerKind {
+        watch: watched_type(&o.watch, purpose, problems),
+        chart: chart(&o.shared, &o.run, problems),
+        naming: release_naming(&o.shared, problems),
+        values: values(&o.shared, problems),
+        helm: helm(&o.shared, &o.run, problems),
+        objects: objects(&o.run, problems),
+        adopt_from: o.run.adopt_from,
+    }
+}
+
+fn assemble(g: &ProcessWide, k: PerKind) -> Settings {
+    Settings {
+        kubeconfig: g.kubeconfig.clone(),
+        watched: k.watch.watched,
+        namespaces: k.watch.namespaces,
+        selector: k.watch.selector,
+        filter_annotation: k.watch.filter_annotation,
+        chart: k.chart.chart,
+        chart_version: k.chart.version,
+        chart_policy: k.chart.policy,
+        release_prefix: k.naming.prefix,
+        release_namespace: k.naming.namespace,
+        values: k.values,
+        helm_binary: g.helm_binary.clone(),
+        timeout: k.helm.timeout,
+        wait: k.helm.wait,
+        history_max: k.helm.history_max,
+        max_concurrent: k.helm.max_concurrent,
+        concurrency: g.concurrency,
+        reconcile_period: k.watch.reconcile_period,
+        dry_run: g.dry_run,
+        listen: g.serving.listen.clone(),
+        lease: g.serving.lease.clone(),
+        shutdown_grace: g.serving.shutdown_grace,
+        stuck_after: g.serving.stuck_after,
+        watch_objects: k.objects.watch,
+        ready_timeout: k.objects.ready_timeout,
+        drift: k.objects.drift,
+        adopt_from: k.adopt_from,
+        log_format: g.logging.format,
+        log_level: g.logging.level.clone(),
+    }
 }
 
 /// What is watched, where, and how often it is re-checked.
 struct WatchSection {
     watched: Option<Watched>,
-    kubeconfig: Option<PathBuf>,
     namespaces: Vec<String>,
     selector: Option<String>,
     filter_annotation: Option<String>,
@@ -294,14 +423,8 @@ fn watched_type(o: &WatchOptions, purpose: Purpose, problems: &mut Vec<String>) 
             problems.push("--filter-annotation must not be empty".into());
         }
     }
-    if let Some(k) = &o.kubeconfig {
-        if !k.is_file() {
-            problems.push(format!("--kubeconfig {}: no such file", k.display()));
-        }
-    }
     WatchSection {
         watched,
-        kubeconfig: o.kubeconfig.clone(),
         namespaces: o.namespaces.clone(),
         selector: o.selector.clone().filter(|s| !s.trim().is_empty()),
         filter_annotation: o.filter_annotation.clone(),
@@ -448,14 +571,12 @@ fn values(o: &SharedOptions, problems: &mut Vec<String>) -> ValuesConfig {
     }
 }
 
-/// How helm runs.
+/// How helm runs for one kind.
 struct HelmSection {
-    binary: PathBuf,
     timeout: Duration,
     wait: bool,
     history_max: u32,
-    concurrency: usize,
-    dry_run: bool,
+    max_concurrent: Option<usize>,
 }
 
 fn helm(shared: &SharedOptions, run: &RunOptions, problems: &mut Vec<String>) -> HelmSection {
@@ -464,20 +585,14 @@ fn helm(shared: &SharedOptions, run: &RunOptions, problems: &mut Vec<String>) ->
         // 0 means unlimited to helm: every call would list a growing history
         problems.push("--history-max must be at least 1 (helm treats 0 as unlimited)".into());
     }
-    let concurrency = run.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
-    if concurrency == 0 {
-        problems.push("--concurrency must be at least 1".into());
+    if run.max_concurrent_reconciles == Some(0) {
+        problems.push("--max-concurrent-reconciles must be at least 1".into());
     }
     HelmSection {
-        binary: shared
-            .helm_binary
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("helm")),
         timeout: duration(&shared.timeout, "timeout", DEFAULT_TIMEOUT, problems),
         wait: run.wait.unwrap_or(false),
         history_max,
-        concurrency,
-        dry_run: run.dry_run.unwrap_or(false),
+        max_concurrent: run.max_concurrent_reconciles.filter(|n| *n > 0),
     }
 }
 

@@ -133,24 +133,35 @@ impl HelmRunner {
     /// Waits for a free slot, runs helm, and stops it if it outlives
     /// `deadline_for(timeout)` (`timeout` being helm's own `--timeout`).
     pub async fn run(&self, inv: &Invocation, timeout: Duration) -> Result<RunOutput, HelmError> {
-        self.run_timed(inv, timeout).await.0
+        self.run_timed(inv, timeout, None).await.0
     }
 
-    /// [`run`](Self::run), and how long it waited for a slot and how long helm ran.
+    /// [`run`](Self::run), and how long it waited for a slot and how long helm ran;
+    /// with `cap`, a slot of that too (a kind's own limit, inside the runner's).
     pub async fn run_timed(
         &self,
         inv: &Invocation,
         timeout: Duration,
+        cap: Option<&Semaphore>,
     ) -> (Result<RunOutput, HelmError>, RunTimes) {
         let queued_at = Instant::now();
         let mut started_at = None;
-        let permit = self.permits.acquire().await;
+        // the kind's slot first: a capped kind waiting holds no slot of the others
+        let kind_permit = match cap {
+            Some(cap) => Some(cap.acquire().await),
+            None => None,
+        };
+        // a closed semaphore (shutting down) gives no slot
+        let permit = match &kind_permit {
+            Some(Err(_)) => None,
+            _ => self.permits.acquire().await.ok(),
+        };
         let result = match &permit {
-            Ok(_) => {
+            Some(_) => {
                 self.run_now(inv, deadline_for(timeout), &mut started_at)
                     .await
             }
-            Err(_) => Err(HelmError {
+            None => Err(HelmError {
                 action: inv.action,
                 kind: HelmErrorKind::Spawn,
                 message: "shutting down".into(),
@@ -163,6 +174,7 @@ impl HelmRunner {
         };
         // the slot is freed only now: the next run starts after `ended_at`
         drop(permit);
+        drop(kind_permit);
         (result, times)
     }
 
@@ -504,8 +516,8 @@ mod tests {
             gate.display()
         ));
         let second = sh("true");
-        let mut a = Box::pin(r.run_timed(&first, Duration::from_secs(30)));
-        let mut b = Box::pin(r.run_timed(&second, Duration::from_secs(30)));
+        let mut a = Box::pin(r.run_timed(&first, Duration::from_secs(30), None));
+        let mut b = Box::pin(r.run_timed(&second, Duration::from_secs(30), None));
         // the first takes the slot and starts; the second waits for it
         assert!(futures::poll!(&mut a).is_pending());
         assert_eq!(r.running(), 1);
@@ -528,11 +540,42 @@ mod tests {
         assert_eq!(ta.queue(), a_started - ta.queued_at);
     }
 
+    /// A kind's cap holds its own runs back while the runner has free slots,
+    /// and holds back no other kind.
+    #[tokio::test]
+    async fn a_kind_cap_limits_only_that_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = dir.path().join("go");
+        let r = HelmRunner::new("/bin/sh".into(), vec![], 4, Duration::from_millis(500));
+        let cap = Semaphore::new(1);
+        let blocked = sh(&format!(
+            "while [ ! -e {} ]; do sleep 0.01; done",
+            gate.display()
+        ));
+        let quick = sh("true");
+        let mut first = Box::pin(r.run_timed(&blocked, Duration::from_secs(30), Some(&cap)));
+        let mut second = Box::pin(r.run_timed(&quick, Duration::from_secs(30), Some(&cap)));
+        assert!(futures::poll!(&mut first).is_pending());
+        assert!(futures::poll!(&mut second).is_pending());
+        assert_eq!(r.started(), 1, "the capped kind ran two at once");
+        // another kind takes a free slot at once
+        let (other, _) = r
+            .run_timed(&sh("true"), Duration::from_secs(30), None)
+            .await;
+        other.unwrap();
+        assert_eq!(r.started(), 2);
+        std::fs::write(&gate, "").unwrap();
+        let ((a, _), (b, _)) = tokio::join!(first, second);
+        a.unwrap();
+        b.unwrap();
+        assert_eq!(r.started(), 3);
+    }
+
     #[tokio::test]
     async fn a_refused_run_has_queue_time_only() {
         let r = runner();
         r.close();
-        let (result, times) = r.run_timed(&sh("true"), Duration::from_secs(5)).await;
+        let (result, times) = r.run_timed(&sh("true"), Duration::from_secs(5), None).await;
         assert_eq!(result.unwrap_err().kind, HelmErrorKind::Spawn);
         assert!(times.started_at.is_none());
         assert_eq!(times.helm(), Duration::ZERO);

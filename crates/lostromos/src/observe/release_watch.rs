@@ -55,14 +55,15 @@ pub struct Releases {
     /// Which CR each release belongs to, learned as CRs are reconciled (label
     /// values may be shortened, so they cannot always name the CR).
     owners: RwLock<HashMap<(String, String), ObjectRef<CrObject>>>,
-    cr_resource: ApiResource,
+    /// The watched kinds, whose CRs releases belong to.
+    cr_resources: Vec<ApiResource>,
 }
 
 impl Releases {
-    /// The index for release `scopes` (namespaces; `None` for all), with their
-    /// watches' health registered in `watches`.
+    /// The index for release `scopes` (namespaces; `None` for all) of the CRs
+    /// of `cr_resources`, with their watches' health registered in `watches`.
     pub fn new(
-        cr_resource: ApiResource,
+        cr_resources: Vec<ApiResource>,
         scopes: Vec<Option<String>>,
         watches: &Watches,
     ) -> Arc<Self> {
@@ -83,7 +84,7 @@ impl Releases {
             scopes,
             triggers: broadcast::channel(4096).0,
             owners: RwLock::default(),
-            cr_resource,
+            cr_resources,
         })
     }
 
@@ -160,12 +161,18 @@ impl Releases {
         }
     }
 
-    /// A stream of CRs whose release changed, for a controller's `reconcile_on`.
-    pub fn triggers(&self) -> impl futures::Stream<Item = ObjectRef<CrObject>> + Send + 'static {
-        futures::stream::unfold(self.triggers.subscribe(), |mut rx| async move {
+    /// A stream of the CRs of kind `resource` whose release changed, for that
+    /// kind's controller's `reconcile_on`.
+    pub fn triggers(
+        &self,
+        resource: &ApiResource,
+    ) -> impl futures::Stream<Item = ObjectRef<CrObject>> + Send + 'static {
+        let state = (self.triggers.subscribe(), resource.clone());
+        futures::stream::unfold(state, |(mut rx, resource)| async move {
             loop {
                 match rx.recv().await {
-                    Ok(r) => return Some((r, rx)),
+                    Ok(r) if same_kind(&r.dyntype, &resource) => return Some((r, (rx, resource))),
+                    Ok(_) => continue,
                     // missed triggers are covered by the periodic re-check
                     Err(broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(broadcast::error::RecvError::Closed) => return None,
@@ -214,16 +221,21 @@ impl Releases {
             .unwrap_or_else(|e| e.into_inner())
             .get(&(meta.namespace.clone(), release.clone()))
             .cloned();
-        // Before a CR is first reconciled, its labels name it (when they fit).
-        let owner = known.or_else(|| {
-            let name = meta.labels.get(labels::CR_NAME)?;
-            let r = ObjectRef::new_with(name, self.cr_resource.clone());
-            Some(match meta.labels.get(labels::CR_NAMESPACE) {
+        if let Some(r) = known {
+            let _ = self.triggers.send(r);
+            return;
+        }
+        // Before a CR is first reconciled, its labels name it (when they fit),
+        // though not its kind: each kind's controller looks for it.
+        let Some(name) = meta.labels.get(labels::CR_NAME) else {
+            return;
+        };
+        for resource in &self.cr_resources {
+            let r = ObjectRef::new_with(name, resource.clone());
+            let r = match meta.labels.get(labels::CR_NAMESPACE) {
                 Some(ns) => r.within(ns),
                 None => r,
-            })
-        });
-        if let Some(r) = owner {
+            };
             let _ = self.triggers.send(r);
         }
     }
@@ -275,6 +287,11 @@ impl Releases {
         }
         self.changed();
     }
+}
+
+/// Whether two resources are one kind (whatever version was asked for).
+fn same_kind(a: &ApiResource, b: &ApiResource) -> bool {
+    a.group == b.group && a.kind == b.kind
 }
 
 /// `in namespace x`, or `in all namespaces`.

@@ -571,7 +571,10 @@ pub(super) async fn run_helm(
     target: &ReleaseRef,
     inv: &Invocation,
 ) -> Result<(), HelmError> {
-    let (result, times) = ctx.runner.run_timed(inv, ctx.helm.timeout).await;
+    let (result, times) = ctx
+        .runner
+        .run_timed(inv, ctx.helm.timeout, ctx.kind_cap.as_deref())
+        .await;
     let outcome = result.as_ref().map_or_else(|e| e.kind.reason(), |_| "ok");
     let ran = times.started_at.map(|_| times.helm());
     ctx.metrics

@@ -24,6 +24,7 @@ use crate::plan::chart_choice::{ChartPolicy, ChartRequest};
 use crate::plan::health::{Corrections, HealthSettings};
 use crate::plan::PlanSettings;
 use crate::serve::metrics::Metrics;
+use tokio::sync::Semaphore;
 
 /// Everything a reconcile needs that is fixed at start-up.
 pub struct Setup {
@@ -51,6 +52,11 @@ pub struct Setup {
     pub objects: Option<Arc<Objects>>,
     /// Readiness deadline and drift handling.
     pub health: HealthSettings,
+    /// Shared by every kind of the process: one decision at a time per release.
+    pub release_locks: ReleaseLocks,
+    /// This kind's cap on helm processes at once (`maxConcurrentReconciles`),
+    /// inside the runner's own.
+    pub kind_cap: Option<Arc<Semaphore>>,
 }
 
 /// What reconciles remember of one managed CR between runs.
@@ -80,8 +86,6 @@ pub struct Context {
     charts: Mutex<HashMap<ChartRequest, ChartCell>>,
     /// Managed CRs by uid; an entry goes with the CR's last reconcile.
     memos: Mutex<HashMap<String, Memo>>,
-    /// One decision at a time per release, across CRs.
-    pub(super) release_locks: ReleaseLocks,
 }
 
 /// How often a CR that failed because the API server did not answer checks
@@ -203,7 +207,6 @@ impl Context {
             setup,
             charts: Mutex::default(),
             memos: Mutex::default(),
-            release_locks: ReleaseLocks::default(),
         }
     }
 

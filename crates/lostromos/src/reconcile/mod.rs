@@ -12,7 +12,7 @@ mod context;
 pub mod events;
 pub mod health;
 pub mod operation;
-mod release_locks;
+pub mod release_locks;
 mod report;
 pub mod status;
 #[cfg(test)]

@@ -11,9 +11,10 @@ use std::sync::{Arc, Mutex};
 type Key = (String, String);
 type Table = Arc<Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>>;
 
-/// The releases being decided on now.
-#[derive(Default)]
-pub(super) struct ReleaseLocks(Table);
+/// The releases being decided on now; clones share the table, so every kind
+/// of one process decides on a release one at a time.
+#[derive(Clone, Default)]
+pub struct ReleaseLocks(Table);
 
 /// Holds release `namespace/name` until dropped.
 pub(super) struct ReleaseHold {

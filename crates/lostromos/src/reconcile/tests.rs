@@ -142,7 +142,7 @@ impl Fixture {
             },
             runner: Arc::new(HelmRunner::new(helm, vec![], 2, Duration::from_secs(1))),
             releases: {
-                let releases = Releases::new(widgets(), vec![None], &Watches::default());
+                let releases = Releases::new(vec![widgets()], vec![None], &Watches::default());
                 releases.feed(Event::Init);
                 releases.feed(Event::InitDone);
                 releases
@@ -158,6 +158,8 @@ impl Fixture {
             api: Arc::new(ApiProbe::new(client_for_probe)),
             objects: None,
             health: Default::default(),
+            release_locks: Default::default(),
+            kind_cap: None,
         }));
         Self { ctx, seen, dir }
     }
