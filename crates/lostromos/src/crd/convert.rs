@@ -25,6 +25,9 @@ pub type Obj = Map<String, Value>;
 pub const MAX_DEPTH: usize = 32;
 /// Schema nodes visited in all: bounds the size of what `$ref`s unfold into.
 pub const MAX_NODES: usize = 20_000;
+/// How often a recursive `$ref` is unfolded before it is cut: one level of
+/// nesting is checked (a route and its child routes), deeper ones are open.
+const RECURSION_UNFOLDS: usize = 2;
 /// How many branches' shapes one node takes its fields from.
 const MAX_SHAPES: usize = 64;
 
@@ -284,7 +287,8 @@ impl<'a> Converter<'a> {
                 "$ref {r:?} names an anchor: not followed, any value accepted"
             ));
         }
-        if chain.iter().any(|c| c == r) || (ancestors && self.active.iter().any(|a| a == r)) {
+        let above = self.active.iter().filter(|a| *a == r).count();
+        if chain.iter().any(|c| c == r) || (ancestors && above >= RECURSION_UNFOLDS) {
             return Err(format!(
                 "$ref {r:?} is recursive: cut here, any value accepted below"
             ));
@@ -358,9 +362,12 @@ impl<'a> Converter<'a> {
         flat.groups.retain(|g| !g.branches.is_empty());
 
         // the shapes of every branch (and of their own branches), for structure
+        // (siblings may share a definition: their refs become active together, after)
         let mut shape_flats = Vec::new();
+        let mut shape_refs = Vec::new();
         let mut queue: Vec<Value> = shapes.to_vec();
         queue.extend(flat.groups.iter().flat_map(|g| g.branches.iter().cloned()));
+        queue.reverse();
         while let Some(s) = queue.pop() {
             if shape_flats.len() >= MAX_SHAPES {
                 break;
@@ -369,10 +376,11 @@ impl<'a> Converter<'a> {
             if sf.open.is_some() || sf.never {
                 continue;
             }
-            self.active.extend(sf.refs.iter().cloned());
+            shape_refs.extend(sf.refs.iter().cloned());
             queue.extend(sf.groups.iter().flat_map(|g| g.branches.iter().cloned()));
             shape_flats.push(sf);
         }
+        self.active.extend(shape_refs);
 
         let kind = self.kind(&flat, &shape_flats, path);
         let mut out = Obj::new();
