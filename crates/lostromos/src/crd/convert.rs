@@ -384,11 +384,9 @@ impl<'a> Converter<'a> {
 
         let kind = self.kind(&flat, &shape_flats, path);
         let mut out = Obj::new();
-        match flat.kw.get("description").or_else(|| flat.kw.get("title")) {
-            Some(Value::String(d)) => {
-                out.insert("description".into(), Value::String(d.clone()));
-            }
-            _ => {}
+        if let Some(Value::String(d)) = flat.kw.get("description").or_else(|| flat.kw.get("title"))
+        {
+            out.insert("description".into(), Value::String(d.clone()));
         }
         match kind {
             Kind::Object => self.object(&flat, &shape_flats, defaults, path, depth, &mut out),
@@ -1155,15 +1153,11 @@ fn merge_kw(f: &mut Flat, k: &str, v: &Value) {
                 }
             }
         }
-        "minimum" | "minLength" | "minItems" | "minProperties" => {
-            if v.as_f64() > cur.as_f64() {
-                *cur = v.clone();
-            }
+        "minimum" | "minLength" | "minItems" | "minProperties" if v.as_f64() > cur.as_f64() => {
+            *cur = v.clone();
         }
-        "maximum" | "maxLength" | "maxItems" | "maxProperties" => {
-            if v.as_f64() < cur.as_f64() {
-                *cur = v.clone();
-            }
+        "maximum" | "maxLength" | "maxItems" | "maxProperties" if v.as_f64() < cur.as_f64() => {
+            *cur = v.clone();
         }
         "exclusiveMinimum" | "exclusiveMaximum" => match (&*cur, v) {
             (Value::Bool(a), Value::Bool(b)) => *cur = Value::Bool(*a || *b),
@@ -1186,17 +1180,12 @@ fn merge_kw(f: &mut Flat, k: &str, v: &Value) {
             (a, b) if a != b => *cur = json!({ "allOf": [a.clone(), b.clone()] }),
             _ => {}
         },
-        "uniqueItems" => {
-            if v == &Value::Bool(true) {
-                *cur = v.clone();
-            }
-        }
-        "pattern" | "multipleOf" | "format" | "const" => {
-            if cur != v {
-                let mut extra = Obj::new();
-                extra.insert(k.to_owned(), v.clone());
-                f.extra.push(extra);
-            }
+        "uniqueItems" if v == &Value::Bool(true) => *cur = v.clone(),
+        // a second, different one: checked beside the first (allOf)
+        "pattern" | "multipleOf" | "format" | "const" if cur != v => {
+            let mut extra = Obj::new();
+            extra.insert(k.to_owned(), v.clone());
+            f.extra.push(extra);
         }
         _ => {}
     }
