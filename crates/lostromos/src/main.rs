@@ -29,6 +29,7 @@ async fn main() -> std::process::ExitCode {
                 Err(e) => Err(e.into()),
             }
         }
+        Command::Crd(args) => app::crd(*args).await,
         Command::Version { helm_binary } => app::version(helm_binary).await,
     };
     match result {

@@ -120,6 +120,15 @@ fn remove_stale(parent: &Path, own: &Path) -> Vec<(PathBuf, std::io::Result<()>)
 
 /// The environment every helm process gets.
 fn env(s: &Settings, work: &Path) -> Vec<(OsString, OsString)> {
+    let mut env = base_env(work);
+    if let Some(k) = &s.kubeconfig {
+        env.push(("KUBECONFIG".into(), k.clone().into()));
+    }
+    env
+}
+
+/// helm's environment without a cluster: no colour, homes in `work`.
+fn base_env(work: &Path) -> Vec<(OsString, OsString)> {
     let mut env: Vec<(OsString, OsString)> = vec![
         ("NO_COLOR".into(), "1".into()),
         ("HELM_COLOR".into(), "never".into()),
@@ -134,10 +143,12 @@ fn env(s: &Settings, work: &Path) -> Vec<(OsString, OsString)> {
             env.push((var.into(), work.join("helm").join(sub).into()));
         }
     }
-    if let Some(k) = &s.kubeconfig {
-        env.push(("KUBECONFIG".into(), k.clone().into()));
-    }
     env
+}
+
+/// A runner for helm commands that need no cluster (`helm pull`).
+pub fn offline_runner(binary: &Path, work: &Path) -> HelmRunner {
+    HelmRunner::new(binary.to_path_buf(), base_env(work), 1, HELM_GRACE)
 }
 
 /// The runner for every helm process of this Lostrómos.

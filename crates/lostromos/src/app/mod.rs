@@ -30,7 +30,7 @@ use lostromos::reconcile::{Context, Setup};
 use lostromos::serve::http::{self, listen_address, Probe};
 use shutdown::{halt_on, Stop};
 
-pub use commands::{render, version};
+pub use commands::{crd, render, version};
 
 /// How long to wait for helm's own writes to show up in the release index.
 const INDEX_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(30);

@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::config::duration::deserialize_text as duration;
 use crate::config::settings::{AdoptFrom, LogFormat};
+use crate::crd::Scope;
 use crate::plan::health::DriftMode;
 use crate::plan::values::Layout;
 
@@ -25,6 +26,7 @@ const LOGGING: &str = "Logging";
 const SERVING: &str = "Serving and leader election";
 const OBJECTS: &str = "Objects of the releases (readiness and drift)";
 const KINDS: &str = "Several kinds, and taking over from other operators";
+const API: &str = "The API (CRD names)";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,6 +45,11 @@ pub enum Command {
     Run(Box<Options>),
     /// Print the values and manifests for a CR read from a file (offline).
     Render(Box<RenderArgs>),
+    /// Print a CustomResourceDefinition for a chart: its spec schema from the
+    /// chart's values.schema.json (else inferred from values.yaml), the status
+    /// Lostrómos writes, and printer columns. What the API server cannot check
+    /// is listed on stderr.
+    Crd(Box<CrdArgs>),
     /// Print the versions of lostromos and of helm.
     Version {
         #[arg(long, env = "LOSTROMOS_HELM_BINARY", default_value = "helm")]
@@ -58,6 +65,46 @@ pub struct RenderArgs {
     pub cr: PathBuf,
     #[command(flatten)]
     pub shared: SharedOptions,
+}
+
+/// `lostromos crd`: the chart, and the names of the API it becomes.
+#[derive(Debug, Args)]
+pub struct CrdArgs {
+    /// The chart: a directory, a .tgz, or any reference helm can pull.
+    #[arg(long, env = "LOSTROMOS_CHART", help_heading = CHART, value_name = "REF")]
+    pub chart: String,
+    /// Chart version, for charts pulled from a repository.
+    #[arg(long, env = "LOSTROMOS_CHART_VERSION", help_heading = CHART)]
+    pub chart_version: Option<String>,
+    /// Where the CR's spec sits in the values, as `run` will be started with (default spec).
+    #[arg(long, env = "LOSTROMOS_VALUES_LAYOUT", value_enum, help_heading = VALUES)]
+    pub values_layout: Option<Layout>,
+
+    /// API group, a DNS name with a dot (platform.example.com).
+    #[arg(long, env = "LOSTROMOS_GROUP", help_heading = API)]
+    pub group: String,
+    /// Kind, in CamelCase (Tenant).
+    #[arg(long, env = "LOSTROMOS_KIND", help_heading = API)]
+    pub kind: String,
+    /// API version.
+    #[arg(long, env = "LOSTROMOS_VERSION", default_value = "v1alpha1", help_heading = API)]
+    pub version: String,
+    /// Plural name (default: the lowercase kind + s, es or ies).
+    #[arg(long, help_heading = API)]
+    pub plural: Option<String>,
+    /// Whether the CRs live in namespaces.
+    #[arg(long, value_enum, default_value = "Namespaced", help_heading = API)]
+    pub scope: Scope,
+    /// A short name for kubectl (`kubectl get tn`); repeatable.
+    #[arg(long = "short-name", help_heading = API, value_name = "NAME")]
+    pub short_names: Vec<String>,
+    /// A category for kubectl (`kubectl get platform`); repeatable.
+    #[arg(long = "category", help_heading = API, value_name = "NAME")]
+    pub categories: Vec<String>,
+
+    /// The helm binary, to pull a chart that is not local.
+    #[arg(long, env = "LOSTROMOS_HELM_BINARY", default_value = "helm", help_heading = HELM, value_name = "PATH")]
+    pub helm_binary: PathBuf,
 }
 
 /// Every option (`lostromos run`). All optional here: defaults and checks are

@@ -2,6 +2,7 @@
 
 pub mod argv;
 pub mod chart;
+pub mod chart_files;
 pub mod error;
 pub mod go_template;
 pub mod process;

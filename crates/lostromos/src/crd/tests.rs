@@ -1,0 +1,618 @@
+//! One test per JSON Schema construct: the converted form, or the warning.
+
+use serde_json::{json, Value};
+
+use super::check::validate;
+use super::convert::convert;
+use super::*;
+
+/// The spec schema of `schema`, and the warnings as text.
+fn conv(schema: Value) -> (Value, Vec<String>) {
+    let (spec, warnings) = convert(&schema, &[], None);
+    (
+        Value::Object(spec),
+        warnings.iter().map(ToString::to_string).collect(),
+    )
+}
+
+fn warned(warnings: &[String], needle: &str) -> bool {
+    warnings.iter().any(|w| w.contains(needle))
+}
+
+fn accepts(spec: &Value, v: Value) -> bool {
+    validate(spec.as_object().unwrap(), &v).is_none()
+}
+
+#[test]
+fn ref_to_definitions_and_defs_is_inlined() {
+    let (s, w) = conv(json!({
+        "type": "object",
+        "definitions": {"port": {"type": "integer", "minimum": 1, "maximum": 65535}},
+        "$defs": {"name": {"type": "string", "description": "a name"}},
+        "properties": {
+            "http": {"$ref": "#/definitions/port", "description": "the HTTP port"},
+            "name": {"$ref": "#/$defs/name"},
+        },
+    }));
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(
+        s["properties"]["http"],
+        json!({"type": "integer", "minimum": 1, "maximum": 65535, "description": "the HTTP port"})
+    );
+    assert_eq!(
+        s["properties"]["name"],
+        json!({"type": "string", "description": "a name"})
+    );
+    assert!(!s.to_string().contains("$ref"));
+}
+
+#[test]
+fn recursive_ref_is_cut_open() {
+    let (s, w) = conv(json!({
+        "type": "object",
+        "properties": {"route": {"$ref": "#/definitions/route"}},
+        "definitions": {"route": {
+            "type": "object",
+            "properties": {
+                "receiver": {"type": "string"},
+                "routes": {"type": "array", "items": {"$ref": "#/definitions/route"}},
+            },
+            "additionalProperties": false,
+        }},
+    }));
+    let route = &s["properties"]["route"];
+    assert_eq!(route["properties"]["receiver"]["type"], "string");
+    // one level of nesting is unfolded and checked, the next is cut
+    let child = &route["properties"]["routes"]["items"];
+    assert_eq!(child["properties"]["receiver"]["type"], "string");
+    assert_eq!(
+        child["properties"]["routes"]["items"],
+        json!({"x-kubernetes-preserve-unknown-fields": true})
+    );
+    assert!(
+        warned(
+            &w,
+            "spec.route.routes[].routes[]: $ref \"#/definitions/route\" is recursive"
+        ),
+        "{w:?}"
+    );
+    // a reference to the root recurses too
+    let (s, w) = conv(json!({"type": "object", "properties": {"child": {"$ref": "#"}}}));
+    assert_eq!(
+        s["properties"]["child"]["x-kubernetes-preserve-unknown-fields"],
+        true
+    );
+    assert!(warned(&w, "recursive"));
+}
+
+#[test]
+fn external_and_dangling_refs_open_the_field() {
+    let (s, w) = conv(json!({"type": "object", "properties": {
+        "k8s": {"$ref": "https://kubernetes-schemas.example/v1.29/affinity.json"},
+        "gone": {"$ref": "#/definitions/nothing"},
+    }}));
+    assert_eq!(
+        s["properties"]["k8s"]["x-kubernetes-preserve-unknown-fields"],
+        true
+    );
+    assert_eq!(
+        s["properties"]["gone"]["x-kubernetes-preserve-unknown-fields"],
+        true
+    );
+    assert!(warned(
+        &w,
+        "spec.k8s: $ref \"https://kubernetes-schemas.example/v1.29/affinity.json\" points outside"
+    ));
+    assert!(warned(
+        &w,
+        "spec.gone: $ref \"#/definitions/nothing\" points to nothing"
+    ));
+}
+
+#[test]
+fn all_of_is_merged_into_its_node() {
+    let (s, w) = conv(json!({"type": "object", "properties": {"image": {"allOf": [
+        {"type": "object", "properties": {"repository": {"type": "string"}}, "required": ["repository"]},
+        {"properties": {"tag": {"type": "string", "minLength": 1}, "repository": {"maxLength": 200}}},
+    ]}}}));
+    assert!(w.is_empty(), "{w:?}");
+    let image = &s["properties"]["image"];
+    assert_eq!(image["type"], "object");
+    assert_eq!(image["required"], json!(["repository"]));
+    assert_eq!(
+        image["properties"]["repository"],
+        json!({"type": "string", "maxLength": 200})
+    );
+    assert_eq!(
+        image["properties"]["tag"],
+        json!({"type": "string", "minLength": 1})
+    );
+    assert!(image.get("allOf").is_none());
+}
+
+#[test]
+fn one_of_of_required_fields_is_kept_as_value_validation() {
+    let (s, w) = conv(json!({"type": "object", "properties": {"auth": {
+        "type": "object",
+        "properties": {"password": {"type": "string"}, "existingSecret": {"type": "string"}},
+        "additionalProperties": false,
+        "oneOf": [{"required": ["password"]}, {"required": ["existingSecret"]}],
+    }}}));
+    assert!(w.is_empty(), "{w:?}");
+    let auth = &s["properties"]["auth"];
+    assert_eq!(
+        auth["oneOf"],
+        json!([{"required": ["password"]}, {"required": ["existingSecret"]}])
+    );
+    assert!(accepts(auth, json!({"password": "x"})));
+    assert!(!accepts(
+        auth,
+        json!({"password": "x", "existingSecret": "y"})
+    ));
+}
+
+#[test]
+fn one_of_objects_puts_their_fields_outside_and_checks_inside() {
+    let (s, w) = conv(
+        json!({"type": "object", "properties": {"receiver": {"oneOf": [
+            {"type": "object", "properties": {"kind": {"const": "email"}, "to": {"type": "string", "format": "email"}},
+             "required": ["kind", "to"], "additionalProperties": false},
+            {"type": "object", "properties": {"kind": {"const": "slack"}, "channel": {"type": "string", "pattern": "^#"}},
+             "required": ["kind", "channel"], "additionalProperties": false},
+        ]}}}),
+    );
+    let r = &s["properties"]["receiver"];
+    assert_eq!(r["type"], "object");
+    // every field named inside is specified outside, with its type
+    assert_eq!(r["properties"]["to"]["type"], "string");
+    assert_eq!(r["properties"]["channel"]["type"], "string");
+    assert_eq!(r["properties"]["kind"]["type"], "string");
+    // additionalProperties is not allowed inside: oneOf becomes anyOf, said so
+    let branches = r["anyOf"].as_array().unwrap();
+    assert_eq!(branches.len(), 2);
+    assert_eq!(branches[0]["required"], json!(["kind", "to"]));
+    assert_eq!(
+        branches[0]["properties"]["kind"],
+        json!({"enum": ["email"]})
+    );
+    assert_eq!(
+        branches[1]["properties"]["channel"],
+        json!({"pattern": "^#"})
+    );
+    assert!(branches
+        .iter()
+        .all(|b| b.get("type").is_none() && b.get("additionalProperties").is_none()));
+    assert!(
+        warned(&w, "spec.receiver: oneOf: checked as anyOf"),
+        "{w:?}"
+    );
+    assert!(accepts(r, json!({"kind": "email", "to": "a@b.c"})));
+    assert!(!accepts(r, json!({"kind": "slack", "to": "a@b.c"})));
+}
+
+#[test]
+fn any_of_integer_or_string_is_int_or_string() {
+    let (s, w) = conv(json!({"type": "object", "properties": {"port": {"anyOf": [
+        {"type": "integer", "minimum": 1},
+        {"type": "string", "pattern": "^[a-z]+$"},
+    ]}}}));
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(
+        s["properties"]["port"],
+        json!({
+            "x-kubernetes-int-or-string": true,
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "minimum": 1,
+            "pattern": "^[a-z]+$",
+        })
+    );
+}
+
+#[test]
+fn any_of_different_types_is_open() {
+    let (s, w) = conv(json!({"type": "object", "properties": {"v": {"anyOf": [
+        {"type": "boolean"}, {"type": "object", "properties": {"a": {"type": "string"}}},
+    ]}}}));
+    assert_eq!(
+        s["properties"]["v"]["x-kubernetes-preserve-unknown-fields"],
+        true
+    );
+    assert!(s["properties"]["v"].get("type").is_none());
+    assert!(warned(&w, "spec.v: may be any of boolean, object"), "{w:?}");
+}
+
+#[test]
+fn not_is_kept_when_the_api_server_can_check_it() {
+    let (s, w) = conv(json!({"type": "object", "properties": {
+        "mode": {"type": "string", "not": {"enum": ["legacy"]}},
+    }}));
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(s["properties"]["mode"]["not"], json!({"enum": ["legacy"]}));
+}
+
+#[test]
+fn pattern_properties_become_additional_properties() {
+    let (s, w) = conv(json!({"type": "object", "properties": {"labels": {
+        "type": "object",
+        "patternProperties": {"^[a-z./-]+$": {"type": "string", "maxLength": 63}},
+        "additionalProperties": false,
+    }}}));
+    assert_eq!(
+        s["properties"]["labels"],
+        json!({"type": "object", "additionalProperties": {"type": "string", "maxLength": 63}})
+    );
+    assert!(
+        warned(&w, "spec.labels: patternProperties: the key patterns"),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn enum_is_kept() {
+    let (s, w) = conv(json!({"type": "object", "properties": {
+        "pullPolicy": {"type": "string", "enum": ["Always", "IfNotPresent", "Never"]},
+    }}));
+    assert!(w.is_empty());
+    assert_eq!(
+        s["properties"]["pullPolicy"],
+        json!({"type": "string", "enum": ["Always", "IfNotPresent", "Never"]})
+    );
+}
+
+#[test]
+fn const_becomes_a_single_value_enum_and_gives_the_type() {
+    let (s, _) = conv(json!({"type": "object", "properties": {"apiVersion": {"const": "v2"}}}));
+    assert_eq!(
+        s["properties"]["apiVersion"],
+        json!({"type": "string", "enum": ["v2"]})
+    );
+}
+
+#[test]
+fn integer_ranges_both_drafts() {
+    let (s, w) = conv(json!({"type": "object", "properties": {
+        "replicas": {"type": "integer", "minimum": 0, "maximum": 10, "multipleOf": 2},
+        // draft-06 and later: the exclusive bound is the number itself
+        "ratio": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        // draft-04 / OpenAPI: a flag on minimum
+        "weight": {"type": "integer", "minimum": 0, "exclusiveMinimum": true},
+    }}));
+    assert!(w.is_empty(), "{w:?}");
+    let p = &s["properties"];
+    assert_eq!(
+        p["replicas"],
+        json!({"type": "integer", "minimum": 0, "maximum": 10, "multipleOf": 2})
+    );
+    assert_eq!(
+        p["ratio"],
+        json!({"type": "number", "minimum": 0, "exclusiveMinimum": true, "maximum": 1, "exclusiveMaximum": true})
+    );
+    assert_eq!(
+        p["weight"],
+        json!({"type": "integer", "minimum": 0, "exclusiveMinimum": true})
+    );
+    assert!(!accepts(&p["ratio"], json!(0)));
+}
+
+#[test]
+fn formats_kept_or_dropped_with_a_warning() {
+    let (s, w) = conv(json!({"type": "object", "properties": {
+        "when": {"type": "string", "format": "date-time"},
+        "mail": {"type": "string", "format": "email"},
+        "ttl": {"type": "string", "format": "duration"},
+        "ref": {"type": "string", "format": "uri-reference"},
+    }}));
+    let p = &s["properties"];
+    assert_eq!(p["when"]["format"], "date-time");
+    assert_eq!(p["mail"]["format"], "email");
+    assert!(p["ttl"].get("format").is_none());
+    assert!(p["ref"].get("format").is_none());
+    assert!(warned(&w, "spec.ttl: format \"duration\""), "{w:?}");
+    assert!(warned(&w, "spec.ref: format \"uri-reference\""), "{w:?}");
+}
+
+#[test]
+fn additional_properties_true_false_and_schema() {
+    let (s, w) = conv(json!({"type": "object", "properties": {
+        "open": {"type": "object", "additionalProperties": true},
+        "closedEmpty": {"type": "object", "additionalProperties": false},
+        "closed": {"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": false},
+        "unsaid": {"type": "object", "properties": {"a": {"type": "string"}}},
+        "map": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "both": {"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": {"type": "integer"}},
+    }}));
+    let p = &s["properties"];
+    assert_eq!(
+        p["open"],
+        json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})
+    );
+    assert_eq!(
+        p["closedEmpty"],
+        json!({"type": "object", "additionalProperties": false})
+    );
+    // closed: no additionalProperties next to properties (the API server refuses both)
+    assert_eq!(
+        p["closed"],
+        json!({"type": "object", "properties": {"a": {"type": "string"}}})
+    );
+    assert_eq!(p["unsaid"]["x-kubernetes-preserve-unknown-fields"], true);
+    assert_eq!(
+        p["map"],
+        json!({"type": "object", "additionalProperties": {"type": "integer"}})
+    );
+    assert_eq!(p["both"]["x-kubernetes-preserve-unknown-fields"], true);
+    assert!(p["both"].get("additionalProperties").is_none());
+    assert!(
+        warned(
+            &w,
+            "spec.both: fields besides the named ones are not checked"
+        ),
+        "{w:?}"
+    );
+    assert!(!accepts(&p["closed"], json!({"b": 1})));
+}
+
+#[test]
+fn type_unions() {
+    let (s, w) = conv(json!({"type": "object", "properties": {
+        "nullableName": {"type": ["string", "null"]},
+        "quantity": {"type": ["string", "integer"]},
+        "count": {"type": ["integer", "number"]},
+        "anything": {"type": ["string", "boolean", "object"]},
+    }}));
+    let p = &s["properties"];
+    assert_eq!(
+        p["nullableName"],
+        json!({"type": "string", "nullable": true})
+    );
+    assert_eq!(p["quantity"]["x-kubernetes-int-or-string"], true);
+    assert_eq!(p["count"], json!({"type": "number"}));
+    assert_eq!(
+        p["anything"],
+        json!({"x-kubernetes-preserve-unknown-fields": true})
+    );
+    assert!(
+        warned(&w, "spec.anything: may be any of boolean, object, string"),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn null_in_type_enum_or_branch_is_nullable() {
+    let (s, w) = conv(json!({"type": "object", "properties": {
+        "storageClass": {"oneOf": [{"type": "null"}, {"type": "string", "minLength": 1}]},
+        "size": {"enum": ["small", "large", null]},
+    }}));
+    assert!(w.is_empty(), "{w:?}");
+    let p = &s["properties"];
+    assert_eq!(p["storageClass"]["type"], "string");
+    assert_eq!(p["storageClass"]["nullable"], true);
+    assert_eq!(p["storageClass"]["allOf"], json!([{"minLength": 1}]));
+    assert_eq!(
+        p["size"],
+        json!({"type": "string", "enum": ["small", "large", null], "nullable": true})
+    );
+    assert!(accepts(&p["size"], Value::Null));
+}
+
+#[test]
+fn defaults_kept_when_valid_dropped_when_not() {
+    let (s, w) = conv(json!({"type": "object", "properties": {
+        "level": {"type": "string", "enum": ["info", "debug"], "default": "info"},
+        "bad": {"type": "integer", "maximum": 3, "default": 5},
+    }}));
+    assert_eq!(s["properties"]["level"]["default"], "info");
+    assert!(s["properties"]["bad"].get("default").is_none());
+    assert!(warned(&w, "spec.bad: default 5 dropped"), "{w:?}");
+}
+
+#[test]
+fn unique_items_tuples_and_unsupported_keywords_warn() {
+    let (s, w) = conv(json!({"type": "object", "properties": {
+        "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": true},
+        "pair": {"type": "array", "prefixItems": [{"type": "string"}, {"type": "string"}]},
+        "tls": {"type": "object", "properties": {"enabled": {"type": "boolean"}},
+                "if": {"properties": {"enabled": {"const": true}}}, "then": {"required": ["secret"]}},
+    }}));
+    let p = &s["properties"];
+    assert!(p["tags"].get("uniqueItems").is_none());
+    assert_eq!(p["pair"]["items"]["type"], "string");
+    assert!(warned(&w, "spec.tags: uniqueItems"));
+    assert!(warned(&w, "spec.pair: items by position"));
+    assert!(warned(&w, "spec.tls: `if` has no counterpart"));
+}
+
+#[test]
+fn patterns_the_api_server_cannot_read_are_dropped() {
+    let (s, w) = conv(json!({"type": "object", "properties": {
+        "name": {"type": "string", "pattern": "^(?!kube-).*$"},
+    }}));
+    assert!(s["properties"]["name"].get("pattern").is_none());
+    assert!(
+        warned(&w, "not a regular expression the API server (RE2) reads"),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn deep_and_huge_schemas_are_bounded() {
+    let mut deep = json!({"type": "string"});
+    for _ in 0..100 {
+        deep = json!({"type": "object", "properties": {"a": deep}});
+    }
+    let (s, w) = conv(deep);
+    assert!(warned(&w, "nested deeper than"), "{w:?}");
+    assert!(s
+        .to_string()
+        .contains("x-kubernetes-preserve-unknown-fields"));
+    // each definition uses the next one twice: 2^40 nodes if unfolded
+    let mut defs = serde_json::Map::new();
+    for i in 0..40 {
+        defs.insert(
+            format!("d{i}"),
+            json!({"type": "object", "properties": {
+                "x": {"$ref": format!("#/definitions/d{}", i + 1)},
+                "y": {"$ref": format!("#/definitions/d{}", i + 1)},
+            }}),
+        );
+    }
+    defs.insert("d40".into(), json!({"type": "string"}));
+    let (_, w) = conv(json!({"$ref": "#/definitions/d0", "definitions": defs}));
+    assert!(warned(&w, "unfolds into more than"), "{w:?}");
+}
+
+#[test]
+fn required_fields_with_chart_defaults_are_not_required_of_the_cr() {
+    let schema = json!({"type": "object", "required": ["name", "token"],
+        "properties": {"name": {"type": "string"}, "token": {"type": "string"}}});
+    let defaults = json!({"name": "unnamed"});
+    let (spec, w) = convert(&schema, &[], Some(&defaults));
+    assert_eq!(spec["required"], json!(["token"]));
+    assert!(w[0].to_string().contains("required [\"name\"]"), "{w:?}");
+}
+
+#[test]
+fn resource_layout_takes_the_schema_of_resource_spec() {
+    let schema = json!({"type": "object", "properties": {"resource": {"type": "object", "properties": {
+        "name": {"type": "string"},
+        "spec": {"type": "object", "properties": {"By": {"type": "string"}}, "additionalProperties": false},
+    }}}});
+    let (spec, w) = convert(&schema, &["resource", "spec"], None);
+    assert!(w.is_empty());
+    assert_eq!(
+        Value::Object(spec),
+        json!({"type": "object", "properties": {"By": {"type": "string"}}})
+    );
+    let (spec, w) = convert(&json!({"type": "object"}), &["resource", "spec"], None);
+    assert_eq!(spec["x-kubernetes-preserve-unknown-fields"], true);
+    assert!(
+        w[0].to_string().contains("does not describe `resource`"),
+        "{w:?}"
+    );
+}
+
+fn names() -> Names {
+    names::check(&NameRequest {
+        group: "platform.example.com",
+        kind: "Tenant",
+        version: "v1alpha1",
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+fn chart(schema: Option<&str>, values: Option<&str>) -> ChartInput {
+    ChartInput {
+        reference: "./chart".into(),
+        name: "demo".into(),
+        version: "1.0.0".into(),
+        schema: schema.map(str::to_owned),
+        values: values.map(str::to_owned),
+        subcharts: vec!["redis".into()],
+    }
+}
+
+#[test]
+fn the_crd_has_names_status_columns_and_a_header() {
+    let g = generate(
+        &names(),
+        Scope::Namespaced,
+        Layout::Spec,
+        &chart(None, Some("replicas: 1\nredis: {auth: true}\n")),
+    )
+    .unwrap();
+    let d = &g.document;
+    assert_eq!(d["metadata"]["name"], "tenants.platform.example.com");
+    assert_eq!(d["spec"]["scope"], "Namespaced");
+    let v = &d["spec"]["versions"][0];
+    assert_eq!(v["subresources"], json!({"status": {}}));
+    let columns: Vec<&str> = v["additionalPrinterColumns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        columns,
+        ["Ready", "Reason", "Release", "Revision", "Age", "Message"]
+    );
+    assert_eq!(v["additionalPrinterColumns"][5]["priority"], 1);
+    let spec = &v["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    assert_eq!(spec["properties"]["replicas"]["type"], "integer");
+    // a subchart's values are its own
+    assert_eq!(
+        spec["properties"]["redis"]["x-kubernetes-preserve-unknown-fields"],
+        true
+    );
+    assert!(g
+        .yaml
+        .starts_with("# Generated by `lostromos crd` from the chart demo 1.0.0 (./chart)"));
+    let back: Value = serde_saphyr::from_str(&g.yaml).unwrap();
+    assert_eq!(&back, d);
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let e = generate(&names(), Scope::Cluster, Layout::Spec, &chart(None, None)).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("neither values.schema.json nor values.yaml"),
+        "{e}"
+    );
+    let e = generate(
+        &names(),
+        Scope::Cluster,
+        Layout::Spec,
+        &chart(Some("{\"type\": "), None),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("not valid JSON"), "{e}");
+    let e = generate(
+        &names(),
+        Scope::Cluster,
+        Layout::Spec,
+        &chart(Some(r#"{"type": "strin"}"#), None),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("type \"strin\" is not one of"),
+        "{e}"
+    );
+    let e = generate(
+        &names(),
+        Scope::Cluster,
+        Layout::Spec,
+        &chart(Some(r#"{"properties": {"a": 5}}"#), None),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("/properties/a: a schema must be an object"),
+        "{e}"
+    );
+    let e = generate(
+        &names(),
+        Scope::Cluster,
+        Layout::Spec,
+        &chart(None, Some("- a\n")),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("must be a map"), "{e}");
+    let e = generate(
+        &names(),
+        Scope::Cluster,
+        Layout::Spec,
+        &chart(None, Some("a: [\n")),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("not valid YAML"), "{e}");
+    // nested beyond serde_json's limit: an error, not a stack overflow
+    let deep = format!("{}{}", "{\"not\":".repeat(300), "}".repeat(300));
+    assert!(generate(
+        &names(),
+        Scope::Cluster,
+        Layout::Spec,
+        &chart(Some(&deep), None)
+    )
+    .is_err());
+}
