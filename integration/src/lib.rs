@@ -122,6 +122,7 @@ fn install_crds(cluster: &Cluster) {
             "--timeout=60s",
             "crd/widgets.test.lostromos.dev",
             "crd/clusterwidgets.test.lostromos.dev",
+            "crd/gadgets.test.lostromos.dev",
         ])
         .expect("CRDs established");
 }
@@ -251,6 +252,32 @@ impl<'c> TestNs<'c> {
             &status.to_string(),
         ])
         .expect("patch the Deployment's status");
+    }
+
+    /// Plays the Job controller: once Job `name` exists, its status says it
+    /// succeeded (`SuccessCriteriaMet`, then `Complete`, as the API server
+    /// requires of a finished Job).
+    pub fn job_complete(&self, name: &str) {
+        wait_for(&format!("Job {name}"), Duration::from_secs(90), || {
+            self.object("job", name)
+        });
+        let now = k8s_now();
+        let status = serde_json::json!({"status": {
+        "startTime": now, "completionTime": now, "succeeded": 1,
+        "conditions": [
+            {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": now},
+            {"type": "Complete", "status": "True", "lastTransitionTime": now},
+        ]}});
+        self.kubectl(&[
+            "patch",
+            "job",
+            name,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &status.to_string(),
+        ])
+        .expect("patch the Job's status");
     }
 
     /// Runs the helm under test against this namespace.
@@ -392,6 +419,9 @@ pub struct Lostromos {
     dir: tempfile::TempDir,
     args: Vec<String>,
     kubeconfig: PathBuf,
+    /// Working folder and extra environment of the process.
+    cwd: Option<PathBuf>,
+    env: Vec<(String, String)>,
 }
 
 impl Lostromos {
@@ -404,7 +434,18 @@ impl Lostromos {
 
     /// Starts Lostrómos with exactly these arguments (after `lostromos`), plus
     /// `--listen 127.0.0.1:0` unless they name an address (tests run side by side).
-    pub fn start_args(kubeconfig: &Path, mut args: Vec<String>) -> Self {
+    pub fn start_args(kubeconfig: &Path, args: Vec<String>) -> Self {
+        Self::start_in(kubeconfig, args, None, &[])
+    }
+
+    /// [`start_args`](Self::start_args) in working folder `cwd`, with `env` added
+    /// to its environment.
+    pub fn start_in(
+        kubeconfig: &Path,
+        mut args: Vec<String>,
+        cwd: Option<&Path>,
+        env: &[(&str, &str)],
+    ) -> Self {
         if !args.iter().any(|a| a == "--listen") {
             args.extend(["--listen".to_owned(), "127.0.0.1:0".to_owned()]);
         }
@@ -442,6 +483,11 @@ exec '{helm}' "$@"
             dir,
             args,
             kubeconfig: kubeconfig.to_path_buf(),
+            cwd: cwd.map(Path::to_path_buf),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         me.restart();
         me
@@ -467,9 +513,13 @@ exec '{helm}' "$@"
                 "info,lostromos=debug,kube=warn,kube_runtime::watcher=error,kube_client::client::builder=off",
             )
             .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
+        if let Some(cwd) = &self.cwd {
+            cmd.current_dir(cwd);
+        }
         // its own process group, and it dies with the test process even if that is killed
         let child = testenv::spawn(cmd).expect("spawn lostromos");
         self.child = Some(child);
@@ -770,4 +820,12 @@ pub fn package(chart: &str, dir: &Path) -> PathBuf {
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|e| e == "tgz"))
         .expect("a chart archive")
+}
+
+/// Now, as Kubernetes writes times (RFC 3339, whole seconds, UTC).
+pub fn k8s_now() -> String {
+    let now = jiff::Timestamp::now();
+    jiff::Timestamp::from_second(now.as_second())
+        .unwrap_or(now)
+        .to_string()
 }

@@ -142,7 +142,10 @@ fn an_edited_configmap_is_put_back_with_an_event() {
         "{note}"
     );
     assert_eq!(
-        metric(&l, "lostromos_drift_total{outcome=\"corrected\"}"),
+        metric(
+            &l,
+            "lostromos_drift_total{kind=\"widgets.test.lostromos.dev\",outcome=\"corrected\"}"
+        ),
         1.0
     );
     assert_eq!(
@@ -209,7 +212,12 @@ fn drift_warn_reports_and_runs_nothing() {
         "warn runs nothing: {:?}",
         l.helm_calls()
     );
-    assert!(metric(&l, "lostromos_drift_total{outcome=\"warned\"}") >= 1.0);
+    assert!(
+        metric(
+            &l,
+            "lostromos_drift_total{kind=\"widgets.test.lostromos.dev\",outcome=\"warned\"}"
+        ) >= 1.0
+    );
 }
 
 #[test]
@@ -299,7 +307,10 @@ fn a_writer_that_keeps_changing_a_field_back_ends_in_a_drift_loop() {
         "at most three corrections before the pause: revision {revision}"
     );
     // the fight goes on (a second writer joins); each change is decided on, and held
-    let held = metric(&l, "lostromos_drift_total{outcome=\"held\"}");
+    let held = metric(
+        &l,
+        "lostromos_drift_total{kind=\"widgets.test.lostromos.dev\",outcome=\"held\"}",
+    );
     t.kubectl(&[
         "patch",
         "configmap",
@@ -311,7 +322,11 @@ fn a_writer_that_keeps_changing_a_field_back_ends_in_a_drift_loop() {
     ])
     .expect("patch");
     wait_for("the next write decided on", WAIT, || {
-        (metric(&l, "lostromos_drift_total{outcome=\"held\"}") > held).then_some(())
+        (metric(
+            &l,
+            "lostromos_drift_total{kind=\"widgets.test.lostromos.dev\",outcome=\"held\"}",
+        ) > held)
+            .then_some(())
     });
     stop.store(true, Ordering::Relaxed);
     fighter.join().expect("fighter");

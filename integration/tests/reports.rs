@@ -14,7 +14,7 @@ fn lines_with(l: &Lostromos, cr: &str, needle: &str) -> usize {
         .count()
 }
 
-/// The value of one counter of `/metrics`, e.g. `lostromos_failures_total{reason="InvalidSpec"}`.
+/// The value of one counter of `/metrics`, e.g. `lostromos_failures_total{kind=\"widgets.test.lostromos.dev\",reason="InvalidSpec"}`.
 fn metric(l: &Lostromos, series: &str) -> Option<f64> {
     l.http_get("/metrics")
         .1
@@ -41,7 +41,10 @@ fn a_rejection_is_logged_and_counted_once_per_change() {
         l.logs()
     );
     assert_eq!(
-        metric(&l, "lostromos_failures_total{reason=\"InvalidSpec\"}"),
+        metric(
+            &l,
+            "lostromos_failures_total{kind=\"widgets.test.lostromos.dev\",reason=\"InvalidSpec\"}"
+        ),
         Some(1.0)
     );
     let events: Vec<_> = t
@@ -57,7 +60,10 @@ fn a_rejection_is_logged_and_counted_once_per_change() {
         (lines_with(&l, &key, "not acting on the CR") == 2).then_some(())
     });
     assert_eq!(
-        metric(&l, "lostromos_failures_total{reason=\"InvalidSpec\"}"),
+        metric(
+            &l,
+            "lostromos_failures_total{kind=\"widgets.test.lostromos.dev\",reason=\"InvalidSpec\"}"
+        ),
         Some(2.0)
     );
 }

@@ -47,7 +47,7 @@ fn health_status_and_metrics_endpoints() {
     assert_eq!(
         metric(
             &body,
-            "lostromos_helm_processes_total{action=\"upgrade\",result=\"ok\"}"
+            "lostromos_helm_processes_total{kind=\"widgets.test.lostromos.dev\",action=\"upgrade\",result=\"ok\"}"
         ),
         Some(2.0),
         "{body}"

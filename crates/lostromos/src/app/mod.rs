@@ -49,6 +49,7 @@ fn plan_settings(s: &Settings, cr_kind: String) -> PlanSettings {
         // strategy stops the old pod first)
         exclusive: s.lease.is_none(),
         cr_kind,
+        adopt_from: s.adopt_from,
     }
 }
 
@@ -134,6 +135,7 @@ pub async fn run(kinds: Vec<Settings>) -> anyhow::Result<()> {
         let Kind { s, served, chart } = k;
         let resource = served.resource;
         let cr_kind = format!("{}.{}", resource.plural, resource.group);
+        let metrics = probe.metrics.for_kind(cr_kind.clone());
         let ctx = Arc::new(Context::new(Setup {
             client: client.clone(),
             resource,
@@ -149,7 +151,7 @@ pub async fn run(kinds: Vec<Settings>) -> anyhow::Result<()> {
             reconcile_period: s.reconcile_period,
             work_dir: work.path().to_path_buf(),
             index_catch_up: INDEX_CATCH_UP,
-            metrics: probe.metrics.clone(),
+            metrics,
             api: api.clone(),
             objects: objects.clone().filter(|_| s.watch_objects),
             health: HealthSettings {

@@ -11,6 +11,7 @@ use crate::config::duration;
 use crate::config::file as config_file;
 use crate::config::watches;
 use crate::helm::chart::ChartSource;
+pub use crate::plan::adopt::AdoptFrom;
 use crate::plan::chart_choice::ChartPolicy;
 use crate::plan::health::DriftMode;
 use crate::plan::naming::is_valid_release_name;
@@ -97,15 +98,6 @@ pub struct Settings {
     pub drift: DriftMode,
     /// Releases another operator made that CRs may take over (`--adopt-from`).
     pub adopt_from: Option<AdoptFrom>,
-}
-
-/// Operators whose releases Lostrómos can take over.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AdoptFrom {
-    /// Operator SDK's helm-operator: CRs carrying its finalizer, releases named
-    /// after the CR in its namespace.
-    HelmOperator,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -264,13 +256,20 @@ pub fn load_run(options: Options) -> Result<Vec<Settings>, SettingsError> {
         }
     }
     let global = process_wide(&merged, &mut problems);
-    let entries = match watches::read(&path) {
-        Ok(entries) => entries,
+    let parsed = match watches::read(&path) {
+        Ok(parsed) => parsed,
         Err(e) => {
             problems.extend(e.into_iter().map(|p| format!("--watches {shown}: {p}")));
             return Err(SettingsError(problems));
         }
     };
+    problems.extend(
+        parsed
+            .problems
+            .into_iter()
+            .map(|p| format!("--watches {shown}: {p}")),
+    );
+    let entries = parsed.entries;
     let mut kinds = Vec::new();
     for entry in entries {
         let mut entry_problems = Vec::new();

@@ -82,9 +82,16 @@ const PATHS: &[&str] = &[
     "override-values-files",
 ];
 
-/// Reads the file; every problem of every entry is listed, each naming its
-/// entry by index and kind.
-pub fn read(path: &Path) -> Result<Vec<Entry>, Vec<String>> {
+/// The entries read, and the problems of those that could not be (each naming
+/// its entry by index and kind), so the others are still checked.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub entries: Vec<Entry>,
+    pub problems: Vec<String>,
+}
+
+/// Reads the file; `Err` when it is not a list of watches at all.
+pub fn read(path: &Path) -> Result<Parsed, Vec<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         vec![format!(
             "cannot read it: {e}; fix: point --watches at a watches.yaml file"
@@ -100,7 +107,7 @@ pub fn parse(
     text: &str,
     base: &Path,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Vec<Entry>, Vec<String>> {
+) -> Result<Parsed, Vec<String>> {
     let doc: Value = serde_saphyr::from_str(text)
         .map_err(|e| vec![format!("not valid YAML: {}", file::yaml_error(&e))])?;
     let items = match doc {
@@ -136,11 +143,7 @@ pub fn parse(
             Err(errs) => problems.extend(errs.into_iter().map(|p| format!("{label}: {p}"))),
         }
     }
-    if problems.is_empty() {
-        Ok(entries)
-    } else {
-        Err(problems)
-    }
+    Ok(Parsed { entries, problems })
 }
 
 fn entry(
@@ -564,9 +567,11 @@ fn selector(value: &Value) -> Result<Option<String>, String> {
                     parts.push(expression(e)?);
                 }
             }
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unknown key `{other}`; fix: a LabelSelector has matchLabels and matchExpressions"
-            )),
+            ))
+            }
         }
     }
     Ok((!parts.is_empty()).then(|| parts.join(",")))
@@ -619,11 +624,19 @@ mod tests {
     }
 
     fn parse_ok(text: &str) -> Vec<Entry> {
-        parse(text, Path::new("/nonexistent"), &env).unwrap()
+        let parsed = parse(text, Path::new("/nonexistent"), &env).unwrap();
+        assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+        parsed.entries
     }
 
     fn parse_err(text: &str) -> Vec<String> {
-        parse(text, Path::new("/nonexistent"), &env).unwrap_err()
+        match parse(text, Path::new("/nonexistent"), &env) {
+            Ok(parsed) => {
+                assert!(!parsed.problems.is_empty(), "accepted: {text}");
+                parsed.problems
+            }
+            Err(problems) => problems,
+        }
     }
 
     #[test]
@@ -804,7 +817,8 @@ mod tests {
             dir.path(),
             &env,
         )
-        .unwrap();
+        .unwrap()
+        .entries;
         let o = &entries[0].options;
         assert_eq!(
             o.shared.chart.as_deref(),

@@ -30,6 +30,8 @@ pub struct Chart {
     pub path: String,
     /// Digest of the chart's content.
     pub digest: String,
+    /// The chart's name (Chart.yaml `name`).
+    pub name: String,
     /// `name-version`, as helm shows it.
     pub name_version: String,
     pub app_version: Option<String>,
@@ -156,6 +158,7 @@ pub async fn resolve(
     Ok(Chart {
         path: path.to_string_lossy().into_owned(),
         digest,
+        name: field("name").unwrap_or_default(),
         name_version: format!(
             "{}-{}",
             field("name").unwrap_or_default(),

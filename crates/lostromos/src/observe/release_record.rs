@@ -61,6 +61,11 @@ impl Record {
         Some(format!("{name}-{}", meta.version.as_deref().unwrap_or("")))
     }
 
+    /// The name of the release's chart.
+    pub fn chart_name(&self) -> Option<&str> {
+        self.chart.as_ref()?.metadata.as_ref()?.name.as_deref()
+    }
+
     /// Whether helm applied it server-side (helm 4).
     pub fn server_side(&self) -> bool {
         self.apply_method.as_deref() == Some("ssa")

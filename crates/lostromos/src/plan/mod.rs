@@ -1,6 +1,7 @@
 //! The pure decision: from a CR, its release's state and the settings, one action.
 //! No I/O here, so every combination is a unit test.
 
+pub mod adopt;
 pub mod chart_choice;
 pub mod digest;
 pub mod health;
@@ -13,6 +14,7 @@ use serde_json::Value;
 
 use crate::observe::cr::CrView;
 use crate::observe::release_index::{ReleaseState, ReleaseStatus};
+use adopt::AdoptFrom;
 use digest::{digest, DigestInputs};
 use naming::release_name;
 use values::{ValuesConfig, ValuesError};
@@ -36,6 +38,8 @@ pub struct PlanSettings {
     /// The watched type as `plural.group`: part of the owner identity, so CRs of
     /// two kinds never share a release.
     pub cr_kind: String,
+    /// The operator whose releases CRs carrying its finalizer hand over.
+    pub adopt_from: Option<AdoptFrom>,
 }
 
 /// Where a CR's release lives.
@@ -66,6 +70,9 @@ pub enum Action {
     },
     Uninstall,
     ReleaseFinalizer,
+    /// The release is ours now: remove the finalizers of the operator it was
+    /// taken over from (ours stays, so the CR is never without one).
+    ReleaseAdoptedFinalizer,
     /// Bad input: report it, run nothing.
     Reject(Rejection),
 }
@@ -86,6 +93,8 @@ pub struct Desired {
     pub expected_revision: u64,
     /// The owner identity stamped on the release.
     pub owner: String,
+    /// Taking over a release this operator made (its chart is checked first).
+    pub adopting: Option<AdoptFrom>,
 }
 
 impl Desired {
@@ -129,6 +138,22 @@ pub enum Rejection {
         /// `name-version` of the release's chart, when it could be read.
         chart: Option<String>,
     },
+    #[error("release {release} in namespace {namespace} is {operator}'s and {operator} names it after the CR in the CR's namespace, but this Lostrómos looks for release {target} in namespace {target_namespace}; fix: remove --release-prefix and --release-namespace so the release is adopted where it is")]
+    AdoptionNaming {
+        operator: &'static str,
+        release: String,
+        namespace: String,
+        target: String,
+        target_namespace: String,
+    },
+    #[error("release {release} in namespace {namespace} is {operator}'s, made from chart {theirs}, not {ours}; it is left untouched; fix: point this kind at chart {theirs} to adopt it, or uninstall the release")]
+    AdoptionChart {
+        operator: &'static str,
+        release: String,
+        namespace: String,
+        theirs: String,
+        ours: String,
+    },
     #[error("cluster-scoped {cr} needs a release namespace; fix: start lostromos with --release-namespace")]
     NoReleaseNamespace { cr: String },
     #[error("chart {chart:?} is not allowed for CRs; fix: use a chart under one of {allowed:?} (lostromos --allowed-chart), or remove the annotation")]
@@ -140,7 +165,10 @@ impl Rejection {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::Values(_) => "InvalidSpec",
-            Self::OwnedByOther { .. } | Self::Foreign { .. } => "ReleaseConflict",
+            Self::OwnedByOther { .. }
+            | Self::Foreign { .. }
+            | Self::AdoptionNaming { .. }
+            | Self::AdoptionChart { .. } => "ReleaseConflict",
             Self::NoReleaseNamespace { .. } => "NoReleaseNamespace",
             Self::ChartNotAllowed { .. } => "ChartNotAllowed",
         }
@@ -242,6 +270,14 @@ pub fn plan(
     }
 }
 
+/// The operator the CR is handed over from: `--adopt-from` is set and the CR
+/// carries that operator's finalizer.
+pub fn handed_over(settings: &PlanSettings, cr: &CrView) -> Option<AdoptFrom> {
+    settings
+        .adopt_from
+        .filter(|from| from.finalizers().iter().any(|f| cr.has_finalizer(f)))
+}
+
 /// Whether the filter annotation (if any) lets Lostrómos act on the CR.
 pub fn managed(settings: &PlanSettings, cr: &CrView) -> bool {
     settings
@@ -260,13 +296,24 @@ fn decide(
 ) -> Action {
     let has_finalizer = cr.has_finalizer(labels::FINALIZER);
     let owner = ownership(settings, cr, release);
+    let handed_over = handed_over(settings, cr);
+    // the other operator's release for this CR, where it names them
+    let in_place = Some(&target.namespace) == cr.namespace.as_ref() && target.name == cr.name;
 
     if cr.deleting || !managed(settings, cr) {
-        if !has_finalizer {
+        // a CR deleted before it was adopted: its uninstall is ours to do now
+        let taken_over = cr.deleting && handed_over.is_some();
+        if !has_finalizer && !taken_over {
             return Action::Ignore;
         }
         return match (owner, release) {
             (Ownership::Ours | Ownership::OursUnproven, Some(rel)) => {
+                match wait_for_pending(settings, rel, now_unix) {
+                    Some(wait) => wait,
+                    None => Action::Uninstall,
+                }
+            }
+            (Ownership::Foreign, Some(rel)) if taken_over && in_place => {
                 match wait_for_pending(settings, rel, now_unix) {
                     Some(wait) => wait,
                     None => Action::Uninstall,
@@ -292,16 +339,30 @@ fn decide(
                 owner,
             })
         }
-        Ownership::Foreign => {
-            return Action::Reject(Rejection::Foreign {
-                release: target.name.clone(),
-                namespace: target.namespace.clone(),
-                chart: None,
-            })
-        }
+        Ownership::Foreign => match handed_over {
+            Some(_) if in_place => {}
+            Some(from) => {
+                return Action::Reject(Rejection::AdoptionNaming {
+                    operator: from.name(),
+                    release: cr.name.clone(),
+                    namespace: cr.namespace.clone().unwrap_or_default(),
+                    target: target.name.clone(),
+                    target_namespace: target.namespace.clone(),
+                })
+            }
+            None => {
+                return Action::Reject(Rejection::Foreign {
+                    release: target.name.clone(),
+                    namespace: target.namespace.clone(),
+                    chart: None,
+                })
+            }
+        },
         Ownership::Absent | Ownership::Ours | Ownership::OursUnproven => {}
     }
     let proven = matches!(owner, Ownership::Ours);
+    // one upgrade stamps an adopted release; its objects stay where they are
+    let adopting = handed_over.filter(|_| matches!(owner, Ownership::Foreign));
     let owner_id = labels::owner_id(&settings.cr_kind, cr.namespace.as_deref(), &cr.name);
     let digest = digest(
         &values,
@@ -318,6 +379,7 @@ fn decide(
             digest,
             expected_revision: 1,
             owner: owner_id,
+            adopting: None,
         });
     };
     let latest = &rel.latest;
@@ -326,6 +388,7 @@ fn decide(
         digest,
         expected_revision: latest.version + 1,
         owner: owner_id,
+        adopting,
     };
     match latest.status {
         ReleaseStatus::Uninstalled => Action::Install(next),
@@ -345,7 +408,11 @@ fn decide(
                 && rel.label(labels::DIGEST) == Some(next.digest.as_str())
                 && rel.label(labels::REVISION) == Some(latest.version.to_string().as_str()) =>
         {
-            Action::Skip(next)
+            if handed_over.is_some() {
+                Action::ReleaseAdoptedFinalizer
+            } else {
+                Action::Skip(next)
+            }
         }
         // deployed with other inputs, changed by hand, failed, unknown, or
         // stamped before the owner label
@@ -691,6 +758,115 @@ mod tests {
         let mut c = cr();
         c.deleting = true;
         assert_eq!(act(&settings(), &c, Some(&r)), Action::ReleaseFinalizer);
+    }
+
+    /// A release helm-operator made for `nemo`: helm's labels only.
+    fn helm_operators_release(status: ReleaseStatus) -> ReleaseState {
+        let mut r = rel(status, 2, "x", 2);
+        r.latest.labels.clear();
+        r
+    }
+
+    fn adopting() -> PlanSettings {
+        PlanSettings {
+            adopt_from: Some(AdoptFrom::HelmOperator),
+            ..settings()
+        }
+    }
+
+    /// `nemo` as helm-operator left it, with Lostrómos's finalizer or not.
+    fn handed_over_cr(ours: bool) -> CrView {
+        let mut c = cr();
+        c.finalizers = vec![adopt::HELM_OPERATOR_FINALIZERS[0].into()];
+        if ours {
+            c.finalizers.push(labels::FINALIZER.into());
+        }
+        c
+    }
+
+    #[test]
+    fn adoption_adds_our_finalizer_then_upgrades_once_then_drops_theirs() {
+        let s = adopting();
+        let theirs = helm_operators_release(ReleaseStatus::Deployed);
+        // ours first, theirs kept
+        assert_eq!(
+            act(&s, &handed_over_cr(false), Some(&theirs)),
+            Action::AddFinalizer
+        );
+        // one upgrade, stamping the release, that checks the chart first
+        let c = handed_over_cr(true);
+        match act(&s, &c, Some(&theirs)) {
+            Action::Upgrade(d) => {
+                assert_eq!(d.adopting, Some(AdoptFrom::HelmOperator));
+                assert_eq!(d.expected_revision, 3);
+                assert!(d.stamp(&c).contains(&(labels::OWNER, d.owner.clone())));
+            }
+            other => panic!("{other:?}"),
+        }
+        // stamped and current: helm-operator's finalizer goes, nothing runs
+        let ours = rel(ReleaseStatus::Deployed, 3, &current_digest(&s, &c), 3);
+        assert_eq!(act(&s, &c, Some(&ours)), Action::ReleaseAdoptedFinalizer);
+        // once it is gone, a plain skip
+        assert!(matches!(act(&s, &cr(), Some(&ours)), Action::Skip(_)));
+        // a later upgrade of our own release is not an adoption
+        let edited = rel(ReleaseStatus::Deployed, 3, "old", 3);
+        assert!(matches!(act(&s, &c, Some(&edited)), Action::Upgrade(d) if d.adopting.is_none()));
+    }
+
+    #[test]
+    fn without_the_flag_or_the_finalizer_a_foreign_release_is_refused() {
+        let theirs = helm_operators_release(ReleaseStatus::Deployed);
+        assert!(matches!(
+            act(&settings(), &handed_over_cr(true), Some(&theirs)),
+            Action::Reject(Rejection::Foreign { .. })
+        ));
+        // the flag alone adopts nothing: the CR must be the other operator's
+        assert!(matches!(
+            act(&adopting(), &cr(), Some(&theirs)),
+            Action::Reject(Rejection::Foreign { .. })
+        ));
+        // and without the flag, a CR being deleted leaves helm-operator's release alone
+        let mut c = handed_over_cr(false);
+        c.deleting = true;
+        assert_eq!(act(&settings(), &c, Some(&theirs)), Action::Ignore);
+    }
+
+    #[test]
+    fn adoption_needs_the_release_where_helm_operator_put_it() {
+        let s = PlanSettings {
+            release_prefix: Some("p".into()),
+            ..adopting()
+        };
+        let theirs = helm_operators_release(ReleaseStatus::Deployed);
+        match act(&s, &handed_over_cr(true), Some(&theirs)) {
+            Action::Reject(r @ Rejection::AdoptionNaming { .. }) => {
+                assert_eq!(r.reason(), "ReleaseConflict");
+                assert!(r.to_string().contains("remove --release-prefix"), "{r}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_handed_over_cr_being_deleted_is_uninstalled_once_then_let_go() {
+        let s = adopting();
+        let theirs = helm_operators_release(ReleaseStatus::Deployed);
+        for ours in [false, true] {
+            let mut c = handed_over_cr(ours);
+            c.deleting = true;
+            assert_eq!(
+                act(&s, &c, Some(&theirs)),
+                Action::Uninstall,
+                "ours: {ours}"
+            );
+            // gone: the finalizers go (both, in act)
+            assert_eq!(act(&s, &c, None), Action::ReleaseFinalizer);
+        }
+        // a pending release of theirs waits like any other
+        let mut c = handed_over_cr(false);
+        c.deleting = true;
+        let pending = helm_operators_release(ReleaseStatus::PendingUpgrade);
+        assert!(matches!(act(&s, &c, Some(&pending)), Action::Wait { .. }));
     }
 
     #[test]

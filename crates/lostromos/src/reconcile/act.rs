@@ -125,6 +125,9 @@ pub(super) async fn act(
             forget_release(ctx, &target);
             release_finalizer(obj, cr, ctx).await
         }
+        plan::Action::ReleaseAdoptedFinalizer => {
+            release_adopted_finalizer(obj, cr, ctx, &target).await
+        }
         plan::Action::Reject(r) => reject(obj, cr, ctx, r, release.as_ref()).await,
     }
 }
@@ -272,6 +275,9 @@ async fn apply(
         target,
         chart,
     } = *subject;
+    if let Some(refused) = adoption_refused(ctx, target, &desired, chart).await? {
+        return reject(obj, cr, ctx, refused, None).await;
+    }
     // A retry of the same inputs keeps showing the failure it retries
     // (Reconciling is already True); a new attempt shows that it runs.
     if !status::is_retry(current_status(obj).as_ref(), obj.metadata.generation) {
@@ -449,15 +455,22 @@ fn forget_release(ctx: &Context, target: &ReleaseRef) {
     }
 }
 
+/// The finalizers of the operator releases are taken over from: Lostrómos
+/// does their uninstall once it adopts (or is handed a CR being deleted).
+fn adopted_finalizers(ctx: &Context) -> &'static [&'static str] {
+    ctx.plan.adopt_from.map(|a| a.finalizers()).unwrap_or(&[])
+}
+
 async fn release_finalizer(
     obj: &CrObject,
     cr: &CrView,
     ctx: &Context,
 ) -> Result<Step, ReconcileError> {
+    let theirs = adopted_finalizers(ctx);
     let kept: Vec<String> = cr
         .finalizers
         .iter()
-        .filter(|f| *f != labels::FINALIZER)
+        .filter(|f| *f != labels::FINALIZER && !theirs.contains(&f.as_str()))
         .cloned()
         .collect();
     let updated = match patch_finalizers(obj, cr, ctx, kept).await? {
@@ -475,6 +488,83 @@ async fn release_finalizer(
         report(&updated, ctx, &idle).await?;
     }
     Ok(Step::Gone)
+}
+
+/// The release is Lostrómos's now: the other operator's finalizer goes, after
+/// ours was added (so the CR is never without one).
+async fn release_adopted_finalizer(
+    obj: &CrObject,
+    cr: &CrView,
+    ctx: &Context,
+    target: &ReleaseRef,
+) -> Result<Step, ReconcileError> {
+    let theirs = adopted_finalizers(ctx);
+    let kept: Vec<String> = cr
+        .finalizers
+        .iter()
+        .filter(|f| !theirs.contains(&f.as_str()))
+        .cloned()
+        .collect();
+    let updated = match patch_finalizers(obj, cr, ctx, kept).await? {
+        Patched::Now(updated) => updated,
+        Patched::Gone => return Ok(Step::Gone),
+        Patched::Stale => return Ok(Step::Done(Action::requeue(STALE_RETRY))),
+    };
+    let from = ctx
+        .plan
+        .adopt_from
+        .map(|a| a.name())
+        .unwrap_or("another operator");
+    tracing::info!(cr = %cr.key(), release = %target.name, from, "adopted: the release is Lostrómos's now");
+    let op = Operation::ReleaseAdoptedFinalizer;
+    publish(
+        ctx,
+        obj,
+        EventType::Normal,
+        op.past(),
+        op,
+        Some(format!(
+            "release {}/{} taken over from {from}; its finalizer removed",
+            target.namespace, target.name
+        )),
+    )
+    .await;
+    Ok(Step::Again(updated))
+}
+
+/// Before the upgrade that adopts a release: it must be of the same chart, or
+/// the upgrade would replace the other operator's objects with others.
+async fn adoption_refused(
+    ctx: &Context,
+    target: &ReleaseRef,
+    desired: &Desired,
+    chart: &Chart,
+) -> Result<Option<Rejection>, ReconcileError> {
+    let Some(from) = desired.adopting else {
+        return Ok(None);
+    };
+    let revision = desired.expected_revision.saturating_sub(1);
+    let record = release_record::fetch(&ctx.client, &target.namespace, &target.name, revision)
+        .await
+        .map_err(|e| match e {
+            release_record::RecordError::Kube(k) => ReconcileError::Kube(k),
+            other => ReconcileError::Objects(crate::observe::objects::ObjectsError::Record {
+                namespace: target.namespace.clone(),
+                name: target.name.clone(),
+                revision,
+                source: other,
+            }),
+        })?;
+    Ok(match record.chart_name() {
+        Some(theirs) if theirs != chart.name => Some(Rejection::AdoptionChart {
+            operator: from.name(),
+            release: target.name.clone(),
+            namespace: target.namespace.clone(),
+            theirs: record.chart().unwrap_or_else(|| theirs.to_owned()),
+            ours: chart.name_version.clone(),
+        }),
+        _ => None,
+    })
 }
 
 /// Reports a rejection (`release` is the release it is about, if any).

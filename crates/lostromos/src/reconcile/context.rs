@@ -23,7 +23,7 @@ use crate::observe::watch_health::is_transport;
 use crate::plan::chart_choice::{ChartPolicy, ChartRequest};
 use crate::plan::health::{Corrections, HealthSettings};
 use crate::plan::PlanSettings;
-use crate::serve::metrics::Metrics;
+use crate::serve::metrics::KindMetrics;
 use tokio::sync::Semaphore;
 
 /// Everything a reconcile needs that is fixed at start-up.
@@ -45,7 +45,7 @@ pub struct Setup {
     pub work_dir: PathBuf,
     /// How long to wait for helm's own writes to reach the release index.
     pub index_catch_up: Duration,
-    pub metrics: Arc<Metrics>,
+    pub metrics: KindMetrics,
     /// Whether the API server answers, for CRs that failed because it did not.
     pub api: Arc<ApiProbe>,
     /// The releases' objects, when watched (`--watch-objects`).

@@ -17,6 +17,8 @@ pub enum Operation {
     Wait,
     Uninstall,
     ReleaseFinalizer,
+    /// Removing the finalizer of the operator a release was taken over from.
+    ReleaseAdoptedFinalizer,
     Reject,
     /// Fetching a chart a CR chose by annotation.
     Pull,
@@ -38,6 +40,7 @@ impl Operation {
             Self::Wait => "wait",
             Self::Uninstall => "uninstall",
             Self::ReleaseFinalizer => "release-finalizer",
+            Self::ReleaseAdoptedFinalizer => "adopt",
             Self::Reject => "reject",
             Self::Pull => "pull",
             Self::Correct => "correct",
@@ -56,6 +59,7 @@ impl Operation {
             Self::Wait => "Wait",
             Self::Uninstall => "Uninstall",
             Self::ReleaseFinalizer => "ReleaseFinalizer",
+            Self::ReleaseAdoptedFinalizer => "Adopt",
             Self::Reject => "Reject",
             Self::Pull => "Pull",
             Self::Correct => "Correct",
@@ -74,6 +78,7 @@ impl Operation {
             Self::Correct => "Correcting",
             Self::AddFinalizer => "AddingFinalizer",
             Self::ReleaseFinalizer => "ReleasingFinalizer",
+            Self::ReleaseAdoptedFinalizer => "Adopting",
             Self::Ignore | Self::Skip | Self::Reject => "Progressing",
         }
     }
@@ -89,6 +94,7 @@ impl Operation {
             Self::Correct => "DriftCorrected",
             Self::AddFinalizer => "FinalizerAdded",
             Self::ReleaseFinalizer => "FinalizerReleased",
+            Self::ReleaseAdoptedFinalizer => "Adopted",
             Self::Skip => "UpToDate",
             Self::Wait => "Waited",
             Self::Ignore => "Ignored",
@@ -130,6 +136,7 @@ impl From<&Action> for Operation {
             Action::Wait { .. } => Self::Wait,
             Action::Uninstall => Self::Uninstall,
             Action::ReleaseFinalizer => Self::ReleaseFinalizer,
+            Action::ReleaseAdoptedFinalizer => Self::ReleaseAdoptedFinalizer,
             Action::Reject(_) => Self::Reject,
         }
     }

@@ -87,6 +87,7 @@ fn chart(path: &Path) -> Chart {
     Chart {
         path: path.to_string_lossy().into_owned(),
         digest: "chart-digest".into(),
+        name: "configmap".into(),
         name_version: "configmap-0.1.0".into(),
         app_version: None,
         sources: Default::default(),
@@ -154,7 +155,7 @@ impl Fixture {
             reconcile_period: Duration::from_secs(600),
             work_dir: dir.path().to_path_buf(),
             index_catch_up: Duration::from_millis(50),
-            metrics: Arc::new(Metrics::new()),
+            metrics: Arc::new(Metrics::new()).for_kind("widgets.test"),
             api: Arc::new(ApiProbe::new(client_for_probe)),
             objects: None,
             health: Default::default(),

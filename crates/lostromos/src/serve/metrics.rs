@@ -3,6 +3,7 @@
 //! and failures.
 
 use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::encoding::text::encode;
@@ -204,11 +205,23 @@ impl Metrics {
         }
     }
 
-    /// One drift decision: `corrected`, `warned` or `held`.
-    pub fn drift(&self, outcome: &'static str) {
+    /// One drift decision of a CR of `kind`: `corrected`, `warned` or `held`.
+    pub fn drift(&self, kind: &str, outcome: &'static str) {
         self.drift
-            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .get_or_create(&vec![
+                ("kind", kind.to_owned()),
+                ("outcome", outcome.to_owned()),
+            ])
             .inc();
+    }
+
+    /// The metrics of one watched kind (`plural.group`), as its reconciles
+    /// record them.
+    pub fn for_kind(self: &Arc<Self>, kind: impl Into<String>) -> KindMetrics {
+        KindMetrics {
+            metrics: self.clone(),
+            kind: kind.into(),
+        }
     }
 
     /// Sets the object watch gauges (at scrape time).
@@ -218,10 +231,13 @@ impl Metrics {
         self.objects.set(counts.objects as i64);
     }
 
-    pub fn reconciled(&self, action: &'static str, took: Duration) {
+    pub fn reconciled(&self, kind: &str, action: &'static str, took: Duration) {
         self.events.inc();
         self.reconcile_seconds
-            .get_or_create(&vec![("action", action.to_owned())])
+            .get_or_create(&vec![
+                ("kind", kind.to_owned()),
+                ("action", action.to_owned()),
+            ])
             .observe(took.as_secs_f64());
     }
 
@@ -229,12 +245,13 @@ impl Metrics {
     /// when no process started: refused at shutdown, or not startable).
     pub fn helm_ran(
         &self,
+        kind: &str,
         action: &'static str,
         result: &'static str,
         queue: Duration,
         ran: Option<Duration>,
     ) {
-        let labels = vec![("action", action.to_owned())];
+        let labels = vec![("kind", kind.to_owned()), ("action", action.to_owned())];
         self.helm_queue_seconds
             .get_or_create(&labels)
             .observe(queue.as_secs_f64());
@@ -245,6 +262,7 @@ impl Metrics {
         }
         self.helm_processes
             .get_or_create(&vec![
+                ("kind", kind.to_owned()),
                 ("action", action.to_owned()),
                 ("result", result.to_owned()),
             ])
@@ -265,9 +283,12 @@ impl Metrics {
         }
     }
 
-    pub fn failed(&self, reason: &'static str) {
+    pub fn failed(&self, kind: &str, reason: &'static str) {
         self.failures
-            .get_or_create(&vec![("reason", reason.to_owned())])
+            .get_or_create(&vec![
+                ("kind", kind.to_owned()),
+                ("reason", reason.to_owned()),
+            ])
             .inc();
     }
 
@@ -291,13 +312,52 @@ impl Metrics {
     }
 }
 
+/// The metrics of one watched kind: every per-CR series carries its `kind`
+/// label (`plural.group`), so one process serving several kinds tells them
+/// apart. The original's counters stay process-wide totals.
+#[derive(Clone)]
+pub struct KindMetrics {
+    metrics: Arc<Metrics>,
+    kind: String,
+}
+
+impl KindMetrics {
+    pub fn reconciled(&self, action: &'static str, took: Duration) {
+        self.metrics.reconciled(&self.kind, action, took);
+    }
+
+    pub fn helm_ran(
+        &self,
+        action: &'static str,
+        result: &'static str,
+        queue: Duration,
+        ran: Option<Duration>,
+    ) {
+        self.metrics
+            .helm_ran(&self.kind, action, result, queue, ran);
+    }
+
+    pub fn changed(&self, change: Change, ok: bool, now_unix: f64) {
+        self.metrics.changed(change, ok, now_unix);
+    }
+
+    pub fn failed(&self, reason: &'static str) {
+        self.metrics.failed(&self.kind, reason);
+    }
+
+    pub fn drift(&self, outcome: &'static str) {
+        self.metrics.drift(&self.kind, outcome);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn original_names_are_exposed() {
-        let m = Metrics::new();
+        let all = Arc::new(Metrics::new());
+        let m = all.for_kind("widgets.g");
         m.changed(Change::Create, true, 1700000000.0);
         m.changed(Change::Update, false, 0.0);
         m.reconciled("install", Duration::from_millis(50));
@@ -308,15 +368,16 @@ mod tests {
             Some(Duration::from_millis(80)),
         );
         m.failed("ValuesRejected");
-        m.set_releases(&[("deployed", 3), ("failed", 1)]);
+        all.set_releases(&[("deployed", 3), ("failed", 1)]);
         m.drift("corrected");
-        m.set_objects(RegistryCounts {
+        all.for_kind("gadgets.g").failed("ValuesRejected");
+        all.set_objects(RegistryCounts {
             releases: 3,
             kinds: 2,
             objects: 7,
         });
-        m.set_api_requests(&[("get", 3)]);
-        let text = m.encode();
+        all.set_api_requests(&[("get", 3)]);
+        let text = all.encode();
         for name in [
             "releases_events_total 1",
             "releases_total 4",
@@ -330,12 +391,13 @@ mod tests {
             "releases_last_update_timestamp_utc_seconds",
             "releases_last_delete_timestamp_utc_seconds",
             "lostromos_reconcile_duration_seconds_bucket{",
-            "lostromos_helm_duration_seconds_count{action=\"upgrade\"} 1",
-            "lostromos_helm_queue_seconds_count{action=\"upgrade\"} 1",
-            "lostromos_helm_processes_total{action=\"upgrade\",result=\"ok\"} 1",
+            "lostromos_helm_duration_seconds_count{kind=\"widgets.g\",action=\"upgrade\"} 1",
+            "lostromos_helm_queue_seconds_count{kind=\"widgets.g\",action=\"upgrade\"} 1",
+            "lostromos_helm_processes_total{kind=\"widgets.g\",action=\"upgrade\",result=\"ok\"} 1",
             "lostromos_releases{status=\"deployed\"} 3",
-            "lostromos_failures_total{reason=\"ValuesRejected\"} 1",
-            "lostromos_drift_total{outcome=\"corrected\"} 1",
+            "lostromos_failures_total{kind=\"widgets.g\",reason=\"ValuesRejected\"} 1",
+            "lostromos_failures_total{kind=\"gadgets.g\",reason=\"ValuesRejected\"} 1",
+            "lostromos_drift_total{kind=\"widgets.g\",outcome=\"corrected\"} 1",
             "lostromos_object_releases 3",
             "lostromos_object_kinds 2",
             "lostromos_objects 7",
@@ -348,7 +410,8 @@ mod tests {
     /// helm's own time and the wait for a slot land in their own histograms.
     #[test]
     fn helm_time_and_queue_time_are_apart() {
-        let m = Metrics::new();
+        let all = Arc::new(Metrics::new());
+        let m = all.for_kind("w.g");
         m.helm_ran(
             "upgrade",
             "ok",
@@ -357,17 +420,17 @@ mod tests {
         );
         // refused before a process started: a wait, no helm time
         m.helm_ran("upgrade", "HelmNotStarted", Duration::from_millis(5), None);
-        let text = m.encode();
+        let text = all.encode();
         for line in [
-            "lostromos_helm_duration_seconds_sum{action=\"upgrade\"} 0.8",
-            "lostromos_helm_duration_seconds_count{action=\"upgrade\"} 1",
-            "lostromos_helm_duration_seconds_bucket{le=\"1.28\",action=\"upgrade\"} 1",
-            "lostromos_helm_duration_seconds_bucket{le=\"0.64\",action=\"upgrade\"} 0",
-            "lostromos_helm_queue_seconds_sum{action=\"upgrade\"} 70.005",
-            "lostromos_helm_queue_seconds_count{action=\"upgrade\"} 2",
-            "lostromos_helm_queue_seconds_bucket{le=\"0.01\",action=\"upgrade\"} 1",
-            "lostromos_helm_queue_seconds_bucket{le=\"+Inf\",action=\"upgrade\"} 2",
-            "lostromos_helm_processes_total{action=\"upgrade\",result=\"HelmNotStarted\"} 1",
+            "lostromos_helm_duration_seconds_sum{kind=\"w.g\",action=\"upgrade\"} 0.8",
+            "lostromos_helm_duration_seconds_count{kind=\"w.g\",action=\"upgrade\"} 1",
+            "lostromos_helm_duration_seconds_bucket{le=\"1.28\",kind=\"w.g\",action=\"upgrade\"} 1",
+            "lostromos_helm_duration_seconds_bucket{le=\"0.64\",kind=\"w.g\",action=\"upgrade\"} 0",
+            "lostromos_helm_queue_seconds_sum{kind=\"w.g\",action=\"upgrade\"} 70.005",
+            "lostromos_helm_queue_seconds_count{kind=\"w.g\",action=\"upgrade\"} 2",
+            "lostromos_helm_queue_seconds_bucket{le=\"0.01\",kind=\"w.g\",action=\"upgrade\"} 1",
+            "lostromos_helm_queue_seconds_bucket{le=\"+Inf\",kind=\"w.g\",action=\"upgrade\"} 2",
+            "lostromos_helm_processes_total{kind=\"w.g\",action=\"upgrade\",result=\"HelmNotStarted\"} 1",
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }
