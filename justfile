@@ -43,9 +43,10 @@ lint:
 fmt:
     cargo fmt --all
 
-# Idle-cost benchmark: N CRs (LOSTROMOS_BENCH_CRS, default 200), restart, vs one helm call per release
+# Idle cost (N CRs, LOSTROMOS_BENCH_CRS, default 200: restart vs one helm call per release), then one process for 5 kinds vs 5 processes
 bench:
     cargo bench -p integration --bench idle_cost
+    cargo bench -p integration --bench kinds_cost
 
 # Readiness and drift cost: N CRs (LOSTROMOS_BENCH_CRS, default 1000) with object watches on vs off: RSS, idle API requests and CPU
 bench-objects:

@@ -6,17 +6,9 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use integration::measure::rss_kib;
 use integration::{chart, helm_binary, ready_widgets, wait_for, Lostromos, TestNs};
 use serde_json::{json, Value};
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
 
 fn main() {
     let n: usize = std::env::var("LOSTROMOS_BENCH_CRS")

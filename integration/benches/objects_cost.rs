@@ -6,35 +6,11 @@
 
 use std::time::{Duration, Instant};
 
+use integration::measure::{cpu_secs, proc_status_kib};
 use integration::{chart, ready_widgets, wait_for, Lostromos, TestNs};
 use serde_json::{json, Value};
 
 const IDLE: Duration = Duration::from_secs(60);
-
-fn proc_status_kib(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// utime + stime of a process, in seconds.
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // fields after the command name, which is in parentheses
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name
-    (ticks(11) + ticks(12)) / 100.0
-}
 
 /// `lostromos_api_requests{verb}` from its /metrics.
 fn requests(l: &Lostromos) -> Vec<(String, u64)> {

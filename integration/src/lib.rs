@@ -15,6 +15,8 @@ use nix::unistd::Pid;
 use serde_json::Value;
 use testenv::Cluster;
 
+pub mod measure;
+
 pub const GROUP: &str = "test.lostromos.dev";
 pub const FINALIZER: &str = "lostromos.dev/helm-release";
 
@@ -392,8 +394,13 @@ pub fn widget_args(namespaces: &[&str], chart: &str) -> Vec<String> {
 
 /// Widgets that are Ready for their current generation.
 pub fn ready_widgets(t: &TestNs) -> usize {
+    ready_count(t, "widgets")
+}
+
+/// CRs of `resource` (as kubectl names it) Ready for their current generation.
+pub fn ready_count(t: &TestNs, resource: &str) -> usize {
     let out = t
-        .kubectl(&["get", "widgets", "-o", "json"])
+        .kubectl(&["get", resource, "-o", "json"])
         .unwrap_or_default();
     let v: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
     v["items"].as_array().map_or(0, |items| {
