@@ -68,6 +68,12 @@ watches:
     allowedCharts: [oci://example.com/]
 "#;
 
+/// One kind, the chart's other mode.
+const SINGLE: &str =
+    "watch: {group: g.example.com, version: v1, plural: things, namespaces: [apps]}
+chart: {path: /charts/x}
+";
+
 /// The chart under test.
 fn lostromos_chart() -> String {
     repo_root()
@@ -402,10 +408,7 @@ fn two_kinds_render_one_watches_file_its_mounts_and_rbac_per_kind() {
     assert_eq!(of_kind(&objects, "RoleBinding").len(), 3);
 
     // the single-kind mode is untouched: no watches file, no checksum
-    let single = rendered(
-        &values_file(dir.path(), "single.yaml", "watch: {group: g.example.com, version: v1, plural: things, namespaces: [apps]}\nchart: {path: /charts/x}\n"),
-        &[],
-    );
+    let single = rendered(&values_file(dir.path(), "single.yaml", SINGLE), &[]);
     assert!(of_kind(&single, "ConfigMap").is_empty());
     let d = named(&single, "Deployment", "lostromos");
     assert!(
@@ -415,6 +418,21 @@ fn two_kinds_render_one_watches_file_its_mounts_and_rbac_per_kind() {
         "{d}"
     );
     assert!(!args_of(d).iter().any(|a| a == "--watches"));
+    // where adoptFrom is a flag too
+    let adopting = rendered(
+        &values_file(
+            dir.path(),
+            "adopting.yaml",
+            &format!("{SINGLE}adoptFrom: helm-operator\n"),
+        ),
+        &[],
+    );
+    let args = args_of(named(&adopting, "Deployment", "lostromos"));
+    let at = args
+        .iter()
+        .position(|a| a == "--adopt-from")
+        .expect("--adopt-from");
+    assert_eq!(args[at + 1], "helm-operator");
 }
 
 #[test]
