@@ -1,56 +1,201 @@
-//! What Lostrómos costs when nothing changes, against the baseline of asking
-//! helm about every release (what a controller without a release index pays on
-//! each resync). Prints figures; asserts nothing. Run with `just bench`
-//! (`LOSTROMOS_BENCH_CRS=N` sets the number of CRs, default 200).
+//! What Lostrómos costs, against the floor: N releases installed by
+//! `helm upgrade --install` from `xargs -P C` with no controller, then the same
+//! N as CRs created while Lostrómos is stopped and installed once it starts
+//! (so the time is the controller's whole overhead), then a restart that
+//! re-checks every CR, against one `helm history` per release (what a
+//! controller without a release index pays on each resync). Prints figures and
+//! ratios from one run; asserts nothing. Run with `just bench`
+//! (`LOSTROMOS_BENCH_CRS=N`, default 200; `LOSTROMOS_BENCH_CONCURRENCY=C`,
+//! default 4).
 
-use std::process::Command;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use integration::measure::rss_kib;
+use integration::measure::{children_cpu_secs, cpu_secs, rss_kib};
 use integration::{chart, helm_binary, ready_widgets, wait_for, Lostromos, TestNs};
 use serde_json::{json, Value};
 
-fn main() {
-    let n: usize = std::env::var("LOSTROMOS_BENCH_CRS")
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(default)
+}
+
+/// The API server's request counts by (verb, resource/subresource), from its
+/// own `apiserver_request_total`.
+fn api_requests(t: &TestNs) -> BTreeMap<(String, String), f64> {
+    let text = t
+        .cluster
+        .kubectl(["get", "--raw", "/metrics"])
+        .unwrap_or_default();
+    let mut counts = BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("apiserver_request_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.rsplit_once("} ") else {
+            continue;
+        };
+        let label = |key: &str| {
+            labels
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(&format!("{key}=\"")))
+                .map(|v| v.trim_end_matches('"').to_owned())
+                .unwrap_or_default()
+        };
+        let mut resource = label("resource");
+        let sub = label("subresource");
+        if !sub.is_empty() {
+            resource = format!("{resource}/{sub}");
+        }
+        let n: f64 = value.trim().parse().unwrap_or(0.0);
+        *counts.entry((label("verb"), resource)).or_insert(0.0) += n;
+    }
+    counts
+}
+
+/// Writes (create, update, patch, delete) between two counts, by resource.
+fn writes(
+    before: &BTreeMap<(String, String), f64>,
+    after: &BTreeMap<(String, String), f64>,
+) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for ((verb, resource), n) in after {
+        if !matches!(verb.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
+            continue;
+        }
+        let was = before
+            .get(&(verb.clone(), resource.clone()))
+            .copied()
+            .unwrap_or(0.0);
+        if *n > was {
+            *out.entry(format!("{verb} {resource}")).or_insert(0.0) += n - was;
+        }
+    }
+    out
+}
+
+fn show(w: &BTreeMap<String, f64>, n: usize) -> String {
+    let total: f64 = w.values().sum();
+    let parts: Vec<String> = w
+        .iter()
+        .map(|(k, v)| format!("{k} {:.2}", v / n as f64))
+        .collect();
+    format!("{:.2} per release ({})", total / n as f64, parts.join(", "))
+}
+
+/// `xargs -P c` running `helm upgrade --install` for each release name on its
+/// standard input, with the release's values on helm's; (seconds, helm CPU-s).
+fn floor(t: &TestNs, n: usize, c: usize) -> (f64, f64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("one.sh");
+    // the same values as the CR of that index: {"index": i}
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/bash\ni=${{1#f-}}\nprintf '{{\"index\": %d}}' \"$((10#$i))\" | exec '{}' upgrade --install \"$1\" '{}' --namespace '{}' --values - --history-max 3 >/dev/null\n",
+            helm_binary().display(),
+            chart("configmap"),
+            t.ns
+        ),
+    )
+    .expect("script");
+    let names: String = (0..n).map(|i| format!("f-{i:05}\n")).collect();
+    // python reports its children's CPU (xargs, and helm through it)
+    let began = Instant::now();
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import resource,subprocess,sys; subprocess.run(sys.argv[1:], check=True); u=resource.getrusage(resource.RUSAGE_CHILDREN); print(u.ru_utime+u.ru_stime)",
+            "xargs",
+            "-P",
+            &c.to_string(),
+            "-n",
+            "1",
+            "bash",
+            &script.to_string_lossy(),
+        ])
+        .env("KUBECONFIG", t.cluster.kubeconfig())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("xargs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(names.as_bytes())
+        .expect("names");
+    let out = child.wait_with_output().expect("xargs ran");
+    let secs = began.elapsed().as_secs_f64();
+    let cpu: f64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0.0);
+    (secs, cpu)
+}
+
+fn main() {
+    let n = env_or("LOSTROMOS_BENCH_CRS", 200);
+    let c = env_or("LOSTROMOS_BENCH_CONCURRENCY", 4);
+    let concurrency = c.to_string();
+
+    // the floor: helm alone
+    let f = TestNs::new("bench-floor");
+    let api_before = api_requests(&f);
+    let (floor_s, floor_helm_cpu) = floor(&f, n, c);
+    let floor_writes = writes(&api_before, &api_requests(&f));
+
+    // Lostrómos: the CRs first, then the controller, so its time is all its own
+    // (and built before the clock starts)
+    integration::lostromos_binary();
     let t = TestNs::new("bench");
+    let items: Vec<Value> = (0..n)
+        .map(|i| json!({"apiVersion": "test.lostromos.dev/v1", "kind": "Widget",
+                        "metadata": {"name": format!("b-{i:05}"), "namespace": t.ns}, "spec": {"index": i}}))
+        .collect();
+    for chunk in items.chunks(500) {
+        t.apply(&json!({"apiVersion": "v1", "kind": "List", "items": chunk}).to_string());
+    }
+    let api_before = api_requests(&t);
+    let apiserver_cpu_before = cpu_secs(t.cluster.apiserver_pid());
+    let began = Instant::now();
     let mut l = Lostromos::start(
         &t,
         &chart("configmap"),
-        &["--log-format", "json", "--concurrency", "4"],
+        &["--log-format", "json", "--concurrency", &concurrency],
     );
-
-    let began = Instant::now();
-    let items: Vec<Value> = (0..n)
-        .map(|i| json!({"apiVersion": "test.lostromos.dev/v1", "kind": "Widget",
-                        "metadata": {"name": format!("b-{i:04}"), "namespace": t.ns}, "spec": {"index": i}}))
-        .collect();
-    t.apply(&json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string());
-    wait_for("every CR Ready", Duration::from_secs(1800), || {
+    wait_for("every CR Ready", Duration::from_secs(7200), || {
         (ready_widgets(&t) == n).then_some(())
     });
     let install = began.elapsed().as_secs_f64();
+    let pid = l.pid().unwrap_or(0);
+    let own_cpu = cpu_secs(pid);
+    let helm_cpu = children_cpu_secs(pid);
+    let apiserver_cpu = cpu_secs(t.cluster.apiserver_pid()) - apiserver_cpu_before;
+    let lostromos_writes = writes(&api_before, &api_requests(&t));
     let installs = l.helm_calls().len();
-    let rss_busy = rss_kib(l.pid().unwrap_or(0));
+    let rss_busy = rss_kib(pid);
 
     // the idle cost: a restart re-checks every CR
     l.kill();
     let from = l.logs().lines().count();
     let began = Instant::now();
     l.restart();
-    wait_for("every CR re-checked", Duration::from_secs(600), || {
+    wait_for("every CR re-checked", Duration::from_secs(1800), || {
         (l.skipped_since(from).len() == n).then_some(())
     });
     let recheck = began.elapsed().as_secs_f64();
     let recheck_processes = l.helm_calls().len() - installs;
     let rss_idle = rss_kib(l.pid().unwrap_or(0));
 
-    // the baseline: one `helm history --max 1` per release, 4 at a time
+    // the baseline of a re-check: one `helm history --max 1` per release, C at a time
     let began = Instant::now();
-    let names: Vec<String> = (0..n).map(|i| format!("b-{i:04}")).collect();
-    for chunk in names.chunks(4) {
+    let names: Vec<String> = (0..n).map(|i| format!("b-{i:05}")).collect();
+    for chunk in names.chunks(c) {
         let children: Vec<_> = chunk
             .iter()
             .map(|name| {
@@ -66,7 +211,7 @@ fn main() {
                         &t.ns,
                     ])
                     .env("KUBECONFIG", t.cluster.kubeconfig())
-                    .stdout(std::process::Stdio::null())
+                    .stdout(Stdio::null())
                     .spawn()
                     .expect("helm")
             })
@@ -93,18 +238,31 @@ fn main() {
         .unwrap_or(0);
 
     println!(
-        "bench: {n} CRs installed in {install:.1} s ({:.1} CR/s), {installs} helm processes",
-        n as f64 / install
+        "bench: N={n}, C={c}, chart integration/charts/configmap, helm {}",
+        integration::helm_major()
     );
     println!(
-        "bench: restart re-check of {n} CRs: {recheck:.2} s, {recheck_processes} helm processes"
+        "bench: floor (xargs -P {c} helm upgrade --install): {floor_s:.1} s, helm {:.2} CPU-s per release; API writes {}",
+        floor_helm_cpu / n as f64,
+        show(&floor_writes, n)
     );
-    println!("bench: baseline, one `helm history --max 1` per release (4 at a time): {baseline:.2} s, {n} helm processes");
     println!(
-        "bench: re-check time ratio lostromos/baseline: {:.3} ({:.0}x less)",
-        recheck / baseline,
+        "bench: lostromos, CRs made first, then started: all Ready in {install:.1} s ({:.2}x the floor, {:.1} CR/s), {installs} helm processes, helm {:.2} CPU-s per release, lostromos {:.3} CPU-s per release, API server {:.2} CPU-s per release",
+        install / floor_s,
+        n as f64 / install,
+        helm_cpu / n as f64,
+        own_cpu / n as f64,
+        apiserver_cpu / n as f64,
+    );
+    println!("bench: lostromos API writes {}", show(&lostromos_writes, n));
+    println!(
+        "bench: restart re-check of {n} CRs: {recheck:.2} s, {recheck_processes} helm processes; baseline, one `helm history --max 1` per release ({c} at a time): {baseline:.2} s ({:.0}x more)",
         baseline / recheck.max(1e-3)
     );
-    println!("bench: lostromos RSS: {} MiB after installing, {} MiB idle after restart; peak RSS of one helm process: {} MiB",
-        rss_busy / 1024, rss_idle / 1024, helm_rss / 1024);
+    println!(
+        "bench: lostromos RSS: {:.1} MiB after the installs, {:.1} MiB after the restart; peak RSS of one helm process: {} MiB",
+        rss_busy as f64 / 1024.0,
+        rss_idle as f64 / 1024.0,
+        helm_rss / 1024
+    );
 }

@@ -15,18 +15,26 @@ pub fn rss_kib(pid: u32) -> u64 {
     proc_status_kib(pid, "VmRSS:")
 }
 
-/// utime + stime of a process, in seconds.
-pub fn cpu_secs(pid: u32) -> f64 {
+/// Fields of `/proc/PID/stat` from the state on (after the command name,
+/// which is in parentheses and may hold spaces): field N of stat is N - 3 here.
+fn stat_ticks(pid: u32, fields: [usize; 2]) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // fields after the command name, which is in parentheses
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name
-    (ticks(11) + ticks(12)) / 100.0
+    let values: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields
+        .iter()
+        .filter_map(|f| values.get(f - 3)?.parse::<f64>().ok())
+        .sum();
+    ticks / 100.0
+}
+
+/// utime + stime of a process (stat fields 14 and 15), in seconds.
+pub fn cpu_secs(pid: u32) -> f64 {
+    stat_ticks(pid, [14, 15])
+}
+
+/// CPU of a process's children it has waited for (cutime + cstime, stat
+/// fields 16 and 17), in seconds: for Lostrómos, its helm processes.
+pub fn children_cpu_secs(pid: u32) -> f64 {
+    stat_ticks(pid, [16, 17])
 }

@@ -774,7 +774,9 @@ fn installed_chart_lets_lostromos_run_as_its_service_account() {
         "{}",
         String::from_utf8_lossy(&whoami.stderr)
     );
-    let l = Lostromos::start_args(&kubeconfig, widget_args(&[&t.ns], &chart("configmap")));
+    let mut args = widget_args(&[&t.ns], &chart("configmap"));
+    args.push("--routine-events".into());
+    let l = Lostromos::start_args(&kubeconfig, args);
     t.apply_widget("sa-made", json!({"made": "by the service account"}));
     let w = t.wait_ready("sa-made");
     assert_eq!(w["status"]["release"]["status"], "deployed", "{w}");

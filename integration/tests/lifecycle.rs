@@ -9,7 +9,7 @@ use serde_json::json;
 #[test]
 fn create_installs_with_spec_as_values_and_reports_ready() {
     let t = TestNs::new("create");
-    let _l = Lostromos::start(&t, &chart("configmap"), &[]);
+    let _l = Lostromos::start(&t, &chart("configmap"), &["--routine-events"]);
     t.apply_widget(
         "alpha",
         json!({"color": "blue", "size": 3, "nested": {"list": [1, "two"]}}),
@@ -39,6 +39,28 @@ fn create_installs_with_spec_as_values_and_reports_ready() {
             .iter()
             .any(|(ty, reason, _)| ty == "Normal" && reason == "Installed"),
         "{events:?}"
+    );
+}
+
+/// By default an install writes the CR twice: its finalizer, then its status
+/// once, when the release is deployed and its objects seen; no Event.
+#[test]
+fn an_install_writes_the_cr_twice_and_no_routine_event() {
+    let t = TestNs::new("writes");
+    let l = Lostromos::start(&t, &chart("configmap"), &[]);
+    t.apply_widget("quiet", json!({"a": 1}));
+    t.wait_ready("quiet");
+    // the Event is published before the status that says Ready: none came
+    assert!(t.events("quiet").is_empty(), "{:?}", t.events("quiet"));
+    let (_, metrics) = l.http_get("/metrics");
+    let patches = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("lostromos_api_requests{verb=\"patch\"} "))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    assert_eq!(
+        patches,
+        Some(2),
+        "finalizer and status, once each:\n{metrics}"
     );
 }
 

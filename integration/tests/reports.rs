@@ -155,7 +155,7 @@ fn a_spec_nested_too_deep_is_reported_and_others_go_on() {
 #[test]
 fn a_cr_with_a_253_character_name_gets_its_events() {
     let t = TestNs::new("longname");
-    let _l = Lostromos::start(&t, &chart("configmap"), &[]);
+    let _l = Lostromos::start(&t, &chart("configmap"), &["--routine-events"]);
     let name = format!("{}.x", "n".repeat(251));
     assert_eq!(name.len(), 253);
     t.apply_widget(&name, json!({"a": 1}));

@@ -161,6 +161,7 @@ pub async fn run(kinds: Vec<Settings>) -> anyhow::Result<()> {
             },
             release_locks: release_locks.clone(),
             kind_cap: s.max_concurrent.map(|n| Arc::new(Semaphore::new(n))),
+            routine_events: s.routine_events,
         }));
         let (client, watches, halt) = (client.clone(), probe.watches.clone(), halt.clone());
         async move { watches::run_controllers(&client, &s, ctx, &watches, halt).await }

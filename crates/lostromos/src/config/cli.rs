@@ -314,6 +314,17 @@ pub struct RunOptions {
     #[arg(long, env = "LOSTROMOS_ADOPT_FROM", value_enum, help_heading = KINDS, value_name = "OPERATOR")]
     pub adopt_from: Option<AdoptFrom>,
 
+    /// Also publish a Normal Event for each install, upgrade and uninstall a CR's own
+    /// change causes (default false: Warnings, and what Lostrómos does on its own, such
+    /// as recoveries and drift corrections; the status says the rest).
+    #[arg(
+        long,
+        env = "LOSTROMOS_ROUTINE_EVENTS",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        help_heading = SERVING,
+    )]
+    pub routine_events: Option<bool>,
     /// Address of the HTTP server: /healthz, /readyz, /metrics, /status (default :8080).
     #[arg(long, env = "LOSTROMOS_LISTEN", help_heading = SERVING)]
     pub listen: Option<String>,

@@ -98,6 +98,8 @@ pub struct Settings {
     pub drift: DriftMode,
     /// Releases another operator made that CRs may take over (`--adopt-from`).
     pub adopt_from: Option<AdoptFrom>,
+    /// Normal Events for installs, upgrades and uninstalls too.
+    pub routine_events: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +183,7 @@ impl RunOptions {
                 .or(file.max_concurrent_reconciles),
             watches: self.watches.or(file.watches),
             adopt_from: self.adopt_from.or(file.adopt_from),
+            routine_events: self.routine_events.or(file.routine_events),
             dry_run: self.dry_run.or(file.dry_run),
             listen: self.listen.or(file.listen),
             leader_elect: self.leader_elect.or(file.leader_elect),
@@ -300,6 +303,7 @@ struct ProcessWide {
     helm_binary: PathBuf,
     concurrency: usize,
     dry_run: bool,
+    routine_events: bool,
     serving: ServingSection,
     logging: LoggingSection,
 }
@@ -323,6 +327,7 @@ fn process_wide(o: &Options, problems: &mut Vec<String>) -> ProcessWide {
             .unwrap_or_else(|| PathBuf::from("helm")),
         concurrency,
         dry_run: o.run.dry_run.unwrap_or(false),
+        routine_events: o.run.routine_events.unwrap_or(false),
         serving: serving(&o.run, problems),
         logging: logging(&o.shared),
     }
@@ -380,6 +385,7 @@ fn assemble(g: &ProcessWide, k: PerKind) -> Settings {
         ready_timeout: k.objects.ready_timeout,
         drift: k.objects.drift,
         adopt_from: k.adopt_from,
+        routine_events: g.routine_events,
         log_format: g.logging.format,
         log_level: g.logging.level.clone(),
     }

@@ -120,6 +120,10 @@ pub struct Verdict {
     /// Some object's watch has not listed yet (just started, e.g. after a
     /// restart): nothing is known, so nothing is reported; the list wakes the CR.
     pub unlisted: bool,
+    /// Some object is missing from its watch, but not for long enough to say
+    /// it was deleted: usually one helm just created, on its way to the
+    /// watch. Reporting now would write a status the next event undoes.
+    pub unseen: bool,
     pub counts: Counts,
     pub readiness: Readied,
     pub drift: Drift,
@@ -199,6 +203,7 @@ pub fn judge(
     let drift = drift(&drifted, s, corrections, now);
     Verdict {
         unlisted,
+        unseen: unsettled,
         counts,
         readiness,
         drift,

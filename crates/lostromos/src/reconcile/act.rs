@@ -29,6 +29,10 @@ use crate::plan::{self, Desired, Recovery, Rejection, ReleaseRef};
 /// When a patch found the CR changed meanwhile: its watch event follows.
 const STALE_RETRY: Duration = Duration::from_secs(1);
 
+/// A helm run (with its wait for a slot) longer than this shows in the
+/// status while it runs; a shorter one only when it ends.
+const PROGRESS_AFTER: Duration = Duration::from_secs(2);
+
 /// Carries out one planned action.
 pub(super) async fn act(
     obj: &CrObject,
@@ -278,31 +282,44 @@ async fn apply(
     if let Some(refused) = adoption_refused(ctx, target, &desired, chart).await? {
         return reject(obj, cr, ctx, refused, None).await;
     }
-    // A retry of the same inputs keeps showing the failure it retries
-    // (Reconciling is already True); a new attempt shows that it runs.
-    if !status::is_retry(current_status(obj).as_ref(), obj.metadata.generation) {
-        let message = format!(
-            "helm {} of release {}/{} running",
-            op.label(),
-            target.namespace,
-            target.name
-        );
-        let outcome = Outcome::Progressing {
-            reason: op.progressive().into(),
-            message,
-            // status keeps the release as it was until helm is done
-            release: None,
-        };
-        report(obj, ctx, &outcome).await?;
-    }
-
     let description = format!(
         "lostromos: {} generation {}",
         cr.key(),
         cr.generation.unwrap_or(0)
     );
     let inv = helm_upgrade(subject, ctx, &desired, &description);
-    if let Err(e) = run_helm(ctx, cr, target, &inv).await {
+    let helm = run_helm(ctx, cr, target, &inv);
+    // A retry of the same inputs keeps showing the failure it retries
+    // (Reconciling is already True); a new attempt shows that it runs, but
+    // only once it has taken a while: a quick helm run is reported once, when
+    // it ends, which halves the status writes of an install.
+    let result = if status::is_retry(current_status(obj).as_ref(), obj.metadata.generation) {
+        helm.await
+    } else {
+        tokio::pin!(helm);
+        tokio::select! {
+            result = &mut helm => result,
+            () = tokio::time::sleep(PROGRESS_AFTER) => {
+                let outcome = Outcome::Progressing {
+                    reason: op.progressive().into(),
+                    message: format!(
+                        "helm {} of release {}/{} running",
+                        op.label(),
+                        target.namespace,
+                        target.name
+                    ),
+                    // status keeps the release as it was until helm is done
+                    release: None,
+                };
+                // helm goes on whatever this write does: its end is reported
+                if let Err(e) = report(obj, ctx, &outcome).await {
+                    tracing::debug!(cr = %cr.key(), error = %e, "could not report the helm run in progress");
+                }
+                helm.await
+            }
+        }
+    };
+    if let Err(e) = result {
         return fail(obj, cr, ctx, op, e).await;
     }
     if let Some(change) = op.change() {

@@ -57,6 +57,8 @@ pub struct Setup {
     /// This kind's cap on helm processes at once (`maxConcurrentReconciles`),
     /// inside the runner's own.
     pub kind_cap: Option<Arc<Semaphore>>,
+    /// Normal Events for the routine results of a CR's own change too.
+    pub routine_events: bool,
 }
 
 /// What reconciles remember of one managed CR between runs.

@@ -14,6 +14,7 @@ use super::now_unix;
 use super::operation::Operation;
 use super::report::{publish, ready_message, release_info, report, status_would_change};
 use super::status::Outcome;
+use crate::observe::objects::MISSING_AFTER;
 use crate::observe::release_index::ReleaseState;
 use crate::plan::health::{self, Drift, Readied};
 use crate::plan::Desired;
@@ -72,6 +73,11 @@ pub(super) async fn settle(
         // e.g. just restarted: the status stands until the watch has listed
         // (which wakes the CR), rather than flapping to not ready
         return Ok(Step::Done(ctx.periodic()));
+    }
+    if verdict.unseen && verdict.drift == Drift::None {
+        // objects helm just created, not yet in their watch: their event wakes
+        // the CR, so the status is written once, when it is known
+        return Ok(Step::Done(Action::requeue(MISSING_AFTER)));
     }
     let mut requeue = ctx.reconcile_period;
     let mut drifted = None;

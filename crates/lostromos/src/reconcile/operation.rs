@@ -112,6 +112,13 @@ impl Operation {
         }
     }
 
+    /// The expected result of a CR's own change: its status says it, so its
+    /// Normal Event is published only with `--routine-events` (one API write
+    /// less per install).
+    pub fn routine(self) -> bool {
+        matches!(self, Self::Install | Self::Upgrade | Self::Uninstall)
+    }
+
     /// The original's `releases_{create,update,delete}` counter it moves.
     pub fn change(self) -> Option<Change> {
         match self {

@@ -103,6 +103,9 @@ pub(super) async fn publish(
     op: Operation,
     note: Option<String>,
 ) {
+    if type_ == EventType::Normal && op.routine() && !ctx.routine_events {
+        return;
+    }
     let ev = Event {
         type_,
         reason: reason.into(),

@@ -161,6 +161,7 @@ impl Fixture {
             health: Default::default(),
             release_locks: Default::default(),
             kind_cap: None,
+            routine_events: true,
         }));
         Self { ctx, seen, dir }
     }
