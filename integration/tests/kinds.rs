@@ -79,6 +79,15 @@ fn wait_ready(t: &TestNs, kind: &str, name: &str) {
     );
 }
 
+/// Waits until `count` helm runs of kind `plural` wait for a slot.
+fn wait_waiting(l: &Lostromos, plural: &str, count: u64) {
+    let series = format!("lostromos_helm_waiting{{kind=\"{plural}.{GROUP}\"}} {count}");
+    wait_for(&series, Duration::from_secs(60), || {
+        let (_, metrics) = l.http_get("/metrics");
+        metrics.lines().any(|m| m == series).then_some(())
+    });
+}
+
 fn installs(l: &Lostromos) -> usize {
     l.helm_calls().iter().filter(|c| *c == "upgrade").count()
 }
@@ -101,7 +110,7 @@ fn one_helm_slot_is_shared_by_both_kinds() {
     });
     apply_gadget(&t, "g1", json!({"color": "blue"}));
     // the Gadget has decided to install and waits for the slot: its helm has not started
-    wait_condition(&t, "gadget", "g1", "Reconciling", "Installing");
+    wait_waiting(&l, "gadgets", 1);
     assert_eq!(installs(&l), 1, "a Gadget's helm ran beside the Widget's");
     assert!(t.object("configmap", "g1-values").is_none());
     // the Job is done: the Widget's helm ends, and the Gadget's takes the slot
@@ -134,7 +143,7 @@ fn max_concurrent_reconciles_caps_one_kind_only() {
         t.object("job", "w1-block")
     });
     t.apply_widget("w2", json!({"block": true}));
-    wait_condition(&t, "widget", "w2", "Reconciling", "Installing");
+    wait_waiting(&l, "widgets", 1);
     // free slots, but not for Widgets: only the Gadget runs
     apply_gadget(&t, "g1", json!({}));
     wait_ready(&t, "gadget", "g1");

@@ -133,16 +133,18 @@ impl HelmRunner {
     /// Waits for a free slot, runs helm, and stops it if it outlives
     /// `deadline_for(timeout)` (`timeout` being helm's own `--timeout`).
     pub async fn run(&self, inv: &Invocation, timeout: Duration) -> Result<RunOutput, HelmError> {
-        self.run_timed(inv, timeout, None).await.0
+        self.run_timed(inv, timeout, None, None).await.0
     }
 
     /// [`run`](Self::run), and how long it waited for a slot and how long helm ran;
     /// with `cap`, a slot of that too (a kind's own limit, inside the runner's).
+    /// `on_slot` hears when the slots are held and helm is about to start.
     pub async fn run_timed(
         &self,
         inv: &Invocation,
         timeout: Duration,
         cap: Option<&Semaphore>,
+        on_slot: Option<tokio::sync::oneshot::Sender<()>>,
     ) -> (Result<RunOutput, HelmError>, RunTimes) {
         let queued_at = Instant::now();
         let mut started_at = None;
@@ -158,6 +160,9 @@ impl HelmRunner {
         };
         let result = match &permit {
             Some(_) => {
+                if let Some(tx) = on_slot {
+                    let _ = tx.send(());
+                }
                 self.run_now(inv, deadline_for(timeout), &mut started_at)
                     .await
             }
@@ -516,8 +521,8 @@ mod tests {
             gate.display()
         ));
         let second = sh("true");
-        let mut a = Box::pin(r.run_timed(&first, Duration::from_secs(30), None));
-        let mut b = Box::pin(r.run_timed(&second, Duration::from_secs(30), None));
+        let mut a = Box::pin(r.run_timed(&first, Duration::from_secs(30), None, None));
+        let mut b = Box::pin(r.run_timed(&second, Duration::from_secs(30), None, None));
         // the first takes the slot and starts; the second waits for it
         assert!(futures::poll!(&mut a).is_pending());
         assert_eq!(r.running(), 1);
@@ -553,14 +558,14 @@ mod tests {
             gate.display()
         ));
         let quick = sh("true");
-        let mut first = Box::pin(r.run_timed(&blocked, Duration::from_secs(30), Some(&cap)));
-        let mut second = Box::pin(r.run_timed(&quick, Duration::from_secs(30), Some(&cap)));
+        let mut first = Box::pin(r.run_timed(&blocked, Duration::from_secs(30), Some(&cap), None));
+        let mut second = Box::pin(r.run_timed(&quick, Duration::from_secs(30), Some(&cap), None));
         assert!(futures::poll!(&mut first).is_pending());
         assert!(futures::poll!(&mut second).is_pending());
         assert_eq!(r.started(), 1, "the capped kind ran two at once");
         // another kind takes a free slot at once
         let (other, _) = r
-            .run_timed(&sh("true"), Duration::from_secs(30), None)
+            .run_timed(&sh("true"), Duration::from_secs(30), None, None)
             .await;
         other.unwrap();
         assert_eq!(r.started(), 2);
@@ -575,7 +580,9 @@ mod tests {
     async fn a_refused_run_has_queue_time_only() {
         let r = runner();
         r.close();
-        let (result, times) = r.run_timed(&sh("true"), Duration::from_secs(5), None).await;
+        let (result, times) = r
+            .run_timed(&sh("true"), Duration::from_secs(5), None, None)
+            .await;
         assert_eq!(result.unwrap_err().kind, HelmErrorKind::Spawn);
         assert!(times.started_at.is_none());
         assert_eq!(times.helm(), Duration::ZERO);

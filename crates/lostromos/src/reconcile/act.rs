@@ -7,6 +7,7 @@ use std::time::Duration;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
+use tokio::sync::oneshot;
 
 use super::context::{Context, ReconcileError, Step};
 use super::health::settle;
@@ -29,8 +30,8 @@ use crate::plan::{self, Desired, Recovery, Rejection, ReleaseRef};
 /// When a patch found the CR changed meanwhile: its watch event follows.
 const STALE_RETRY: Duration = Duration::from_secs(1);
 
-/// A helm run (with its wait for a slot) longer than this shows in the
-/// status while it runs; a shorter one only when it ends.
+/// A helm process running longer than this shows in the status while it
+/// runs; a shorter one only when it ends.
 const PROGRESS_AFTER: Duration = Duration::from_secs(2);
 
 /// Carries out one planned action.
@@ -288,18 +289,26 @@ async fn apply(
         cr.generation.unwrap_or(0)
     );
     let inv = helm_upgrade(subject, ctx, &desired, &description);
-    let helm = run_helm(ctx, cr, target, &inv);
+    let (slot_tx, slot_rx) = oneshot::channel();
+    let helm = run_helm_observed(ctx, cr, target, &inv, Some(slot_tx));
     // A retry of the same inputs keeps showing the failure it retries
     // (Reconciling is already True); a new attempt shows that it runs, but
-    // only once it has taken a while: a quick helm run is reported once, when
-    // it ends, which halves the status writes of an install.
+    // only once helm itself has run a while (not while it waits for a slot):
+    // a quick run is reported once, when it ends, which halves the status
+    // writes of an install.
+    let long_run = async move {
+        match slot_rx.await {
+            Ok(()) => tokio::time::sleep(PROGRESS_AFTER).await,
+            Err(_) => std::future::pending().await,
+        }
+    };
     let result = if status::is_retry(current_status(obj).as_ref(), obj.metadata.generation) {
         helm.await
     } else {
         tokio::pin!(helm);
         tokio::select! {
             result = &mut helm => result,
-            () = tokio::time::sleep(PROGRESS_AFTER) => {
+            () = long_run => {
                 let outcome = Outcome::Progressing {
                     reason: op.progressive().into(),
                     message: format!(
@@ -678,10 +687,35 @@ pub(super) async fn run_helm(
     target: &ReleaseRef,
     inv: &Invocation,
 ) -> Result<(), HelmError> {
-    let (result, times) = ctx
-        .runner
-        .run_timed(inv, ctx.helm.timeout, ctx.kind_cap.as_deref())
-        .await;
+    run_helm_observed(ctx, cr, target, inv, None).await
+}
+
+/// [`run_helm`], telling `on_slot` when helm got its slot and starts. While it
+/// waits for one, it counts in `lostromos_helm_waiting`.
+pub(super) async fn run_helm_observed(
+    ctx: &Context,
+    cr: &CrView,
+    target: &ReleaseRef,
+    inv: &Invocation,
+    on_slot: Option<oneshot::Sender<()>>,
+) -> Result<(), HelmError> {
+    let waiting = ctx.metrics.helm_waiting();
+    let (slot_tx, slot_rx) = oneshot::channel();
+    let run = ctx.runner.run_timed(
+        inv,
+        ctx.helm.timeout,
+        ctx.kind_cap.as_deref(),
+        Some(slot_tx),
+    );
+    // ends at the slot, or with the run when it never got one
+    let slot = async move {
+        let got = slot_rx.await.is_ok();
+        drop(waiting);
+        if let (true, Some(tx)) = (got, on_slot) {
+            let _ = tx.send(());
+        }
+    };
+    let ((result, times), ()) = tokio::join!(run, slot);
     let outcome = result.as_ref().map_or_else(|e| e.kind.reason(), |_| "ok");
     let ran = times.started_at.map(|_| times.helm());
     ctx.metrics

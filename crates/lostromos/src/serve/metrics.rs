@@ -73,6 +73,7 @@ pub struct Metrics {
     helm_seconds: Family<Labels, Histogram>,
     helm_queue_seconds: Family<Labels, Histogram>,
     helm_processes: Family<Labels, Counter>,
+    helm_waiting: Family<Labels, Gauge>,
     releases_by_status: Family<Labels, Gauge>,
     failures: Family<Labels, Counter>,
     drift: Family<Labels, Counter>,
@@ -133,6 +134,12 @@ impl Metrics {
             "helm processes started, by action and result",
             helm_processes.clone(),
         );
+        let helm_waiting = Family::<Labels, Gauge>::default();
+        registry.register(
+            "lostromos_helm_waiting",
+            "helm runs waiting now for a slot (--concurrency, and the kind's --max-concurrent-reconciles)",
+            helm_waiting.clone(),
+        );
         let releases_by_status = Family::<Labels, Gauge>::default();
         registry.register(
             "lostromos_releases",
@@ -186,6 +193,7 @@ impl Metrics {
             helm_seconds,
             helm_queue_seconds,
             helm_processes,
+            helm_waiting,
             releases_by_status,
             failures,
             drift,
@@ -312,6 +320,15 @@ impl Metrics {
     }
 }
 
+/// One helm run counted in `lostromos_helm_waiting` while it lives.
+pub struct Waiting(Gauge);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// The metrics of one watched kind: every per-CR series carries its `kind`
 /// label (`plural.group`), so one process serving several kinds tells them
 /// apart. The original's counters stay process-wide totals.
@@ -343,6 +360,17 @@ impl KindMetrics {
 
     pub fn failed(&self, reason: &'static str) {
         self.metrics.failed(&self.kind, reason);
+    }
+
+    /// Counts one helm run waiting for a slot, until the guard is dropped.
+    pub fn helm_waiting(&self) -> Waiting {
+        let gauge = self
+            .metrics
+            .helm_waiting
+            .get_or_create(&vec![("kind", self.kind.clone())])
+            .clone();
+        gauge.inc();
+        Waiting(gauge)
     }
 
     pub fn drift(&self, outcome: &'static str) {
@@ -405,6 +433,22 @@ mod tests {
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }
+    }
+
+    #[test]
+    fn runs_waiting_for_a_slot_are_counted_while_they_wait() {
+        let all = Arc::new(Metrics::new());
+        let m = all.for_kind("w.g");
+        let first = m.helm_waiting();
+        let second = m.helm_waiting();
+        assert!(all
+            .encode()
+            .contains("lostromos_helm_waiting{kind=\"w.g\"} 2"));
+        drop(first);
+        drop(second);
+        assert!(all
+            .encode()
+            .contains("lostromos_helm_waiting{kind=\"w.g\"} 0"));
     }
 
     /// helm's own time and the wait for a slot land in their own histograms.
