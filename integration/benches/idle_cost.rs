@@ -179,6 +179,18 @@ fn main() {
     let lostromos_writes = writes(&api_before, &api_requests(&t));
     let installs = l.helm_calls().len();
     let rss_busy = rss_kib(pid);
+    // where the time went: helm's own runs against the C slots of the whole span
+    let (mut helm_ms, mut queue_ms) = (0u64, 0u64);
+    for line in l.logs().lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if v["fields"]["message"] == "helm" {
+            helm_ms += v["fields"]["helm_ms"].as_u64().unwrap_or(0);
+            queue_ms += v["fields"]["queue_ms"].as_u64().unwrap_or(0);
+        }
+    }
+    let busy = helm_ms as f64 / 1000.0 / (install * c as f64);
 
     // the idle cost: a restart re-checks every CR
     l.kill();
@@ -255,6 +267,12 @@ fn main() {
         apiserver_cpu / n as f64,
     );
     println!("bench: lostromos API writes {}", show(&lostromos_writes, n));
+    println!(
+        "bench: lostromos helm slots busy {:.0}% of the span (helm ran {:.2} s per release on average, waited {:.2} s for a slot)",
+        busy * 100.0,
+        helm_ms as f64 / 1000.0 / n as f64,
+        queue_ms as f64 / 1000.0 / n as f64
+    );
     println!(
         "bench: restart re-check of {n} CRs: {recheck:.2} s, {recheck_processes} helm processes; baseline, one `helm history --max 1` per release ({c} at a time): {baseline:.2} s ({:.0}x more)",
         baseline / recheck.max(1e-3)
