@@ -371,4 +371,22 @@ fn a_kind_lostromos_may_not_watch_is_named_with_the_fix() {
     let (code, body) = l.http_get("/readyz");
     assert_eq!(code, 503, "{body}");
     assert!(body.contains("configmaps"), "{body}");
+    // and at start-up, from the chart rendered with its defaults, before any CR
+    let warning = l
+        .logs()
+        .lines()
+        .find(|line| line.contains("WARN") && line.contains("lacks permissions"))
+        .map(str::to_owned)
+        .unwrap_or_default();
+    for part in [
+        "list, watch configmaps",
+        &t.ns,
+        "readiness and drift",
+        "rbac.objects",
+    ] {
+        assert!(
+            warning.contains(part),
+            "{part:?} missing from the start-up warning: {warning:?}"
+        );
+    }
 }

@@ -89,6 +89,16 @@ pub async fn run(kinds: Vec<Settings>) -> anyhow::Result<()> {
         &kinds.iter().map(|k| (&k.s, &k.served)).collect::<Vec<_>>(),
     )
     .await?;
+    {
+        let args: Vec<_> = kinds
+            .iter()
+            .map(|k| {
+                let scopes = watches::release_scopes(std::slice::from_ref(&k.s));
+                (&k.s, helm::args(&k.s, helm.major, &k.chart), scopes)
+            })
+            .collect();
+        preflight::object_permissions(&client, &runner, &args).await;
+    }
     let api = Arc::new(ApiProbe::new(client.clone()));
     let _ = probe.api.set(api.clone());
     tokio::spawn(probe.watches.clone().settle_forever(api.clone()));

@@ -11,14 +11,17 @@ use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
 use kube::api::{Api, ApiResource, PostParams};
-use kube::core::GroupVersion;
+use kube::core::{GroupVersion, GroupVersionKind};
 use kube::discovery::{ApiCapabilities, Discovery, Scope};
 use kube::Client;
 
 use super::leader;
 use super::permissions::{self, Need, Scopes};
 use lostromos::config::settings::{Settings, Watched};
+use lostromos::helm::argv::ValuesInput;
+use lostromos::helm::{HelmArgs, HelmRunner};
 use lostromos::observe::api_calls::{ApiCalls, TrackLayer};
+use lostromos::observe::manifest;
 
 /// How long the first request may take before the server counts as unreachable.
 const REACH_TIMEOUT: Duration = Duration::from_secs(15);
@@ -248,6 +251,84 @@ pub async fn permissions(client: &Client, kinds: &[(&Settings, &Served)]) -> any
         }
     }
     check(client, &needs).await
+}
+
+/// Warns, before anything starts, when Lostrómos may not list and watch the
+/// kinds of objects a driven chart makes (rendered once with its defaults and
+/// the shared values): their readiness and drift would stay unknown. Not
+/// fatal: a CR's values may make other kinds, and each release's own kinds are
+/// checked by its watches (which name what is refused on the CR and in
+/// `/readyz`).
+pub async fn object_permissions(
+    client: &Client,
+    runner: &HelmRunner,
+    kinds: &[(&Settings, HelmArgs, Vec<Option<String>>)],
+) {
+    let mut needs: Vec<Need> = Vec::new();
+    for (s, helm, scopes) in kinds {
+        if !s.watch_objects {
+            continue;
+        }
+        let mut values = serde_json::json!({});
+        for layer in s.values.base.iter().chain(&s.values.overrides) {
+            lostromos::plan::values::merge(&mut values, layer);
+        }
+        let inv = helm.template(
+            "lostromos-preflight",
+            "default",
+            ValuesInput::new(&values, &[]),
+        );
+        let rendered = match runner.run(&inv, s.timeout).await {
+            Ok(out) => out.stdout,
+            Err(e) => {
+                // a chart that needs values from the CR: its kinds are known per release
+                tracing::debug!(error = %e, "the chart does not render with its defaults; its object kinds are checked per release");
+                continue;
+            }
+        };
+        let Ok(objects) = manifest::objects(&rendered) else {
+            continue;
+        };
+        let mut seen = Vec::new();
+        for o in objects {
+            let key = (o.group, o.version, o.kind);
+            if seen.contains(&key) {
+                continue;
+            }
+            let gvk = GroupVersionKind::gvk(&key.0, &key.1, &key.2);
+            seen.push(key);
+            let Ok((resource, caps)) = kube::discovery::pinned_kind(client, &gvk).await else {
+                continue;
+            };
+            let places = if caps.scope == Scope::Namespaced {
+                scopes.clone()
+            } else {
+                vec![None]
+            };
+            for namespace in places {
+                let need = Need {
+                    group: resource.group.clone(),
+                    resource: resource.plural.clone(),
+                    subresource: None,
+                    namespace,
+                    name: None,
+                    verbs: vec!["list", "watch"],
+                    why: "to see the releases' objects: readiness and drift",
+                };
+                if !needs.contains(&need) {
+                    needs.push(need);
+                }
+            }
+        }
+    }
+    if let Err(e) = check(client, &needs).await {
+        // one log line
+        let e = e.to_string().replace("\n  - ", " ").replace('\n', "; ");
+        tracing::warn!(
+            "{e}; until then readiness and drift of those objects stay unknown and their CRs say so \
+             (the lostromos chart grants them with rbac.objects)"
+        );
+    }
 }
 
 /// Asks the API server about each need.
