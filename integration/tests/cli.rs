@@ -517,13 +517,13 @@ fn a_kind_the_api_server_does_not_serve_is_reported() {
     let t = TestNs::new("cli-nokind");
     let mut l = Lostromos::start_args(
         t.cluster.kubeconfig(),
-        run_args(&t, "Gadget", &chart("configmap")),
+        run_args(&t, "Gizmo", &chart("configmap")),
     );
     let status = wait_exit(&mut l);
     assert!(!status.success());
     let logs = l.logs();
     assert!(logs.contains("does not serve"), "{logs}");
-    assert!(logs.contains("Gadget"), "{logs}");
+    assert!(logs.contains("Gizmo"), "{logs}");
     assert!(logs.contains("fix:"), "{logs}");
     assert!(l.helm_calls().is_empty());
 }

@@ -65,7 +65,12 @@ fn packaged_chart_archive_works() {
 fn values_never_leak_into_logs_events_or_status() {
     let t = TestNs::new("leak");
     let secret = "s3cr3t-Value-7f1c";
-    let l = Lostromos::start(&t, &chart("schema"), &["--log-format", "json"]);
+    // routine Events too, so that every kind of Event is searched
+    let l = Lostromos::start(
+        &t,
+        &chart("schema"),
+        &["--log-format", "json", "--routine-events"],
+    );
     // one good CR, one the schema rejects, both carrying the secret
     t.apply_widget("good", json!({"name": "good", "password": secret}));
     t.apply_widget(
@@ -103,8 +108,8 @@ fn values_reach_helm_on_its_standard_input() {
         t.released_values("private"),
         Some(json!({"token": "s3cr3t-Stdin-5e2a"}))
     );
-    // `--values -` and a pipe: no values file to leave behind
-    assert_eq!(l.values_inputs(), [("-".to_owned(), "fifo".to_owned())]);
+    // `--values -` and a pipe for every helm run: no values file to leave behind
+    assert_all_stdin(&l.values_inputs());
     assert_eq!(
         files_containing(&l.tmp_dir(), "s3cr3t-Stdin-5e2a"),
         Vec::<std::path::PathBuf>::new()
@@ -148,4 +153,14 @@ fn chart_reference_is_pulled_once_at_start() {
     assert_eq!(t.released_values("pulled"), Some(json!({"from": "repo"})));
     let pulls = std::fs::read_to_string(l.logs_dir().join("helm-calls.log")).unwrap();
     assert_eq!(pulls.lines().filter(|c| *c == "pull").count(), 1, "{pulls}");
+}
+
+/// Every helm run got its values as `--values -` on a pipe (the installs and
+/// the start-up preflight's `helm template`).
+fn assert_all_stdin(inputs: &[(String, String)]) {
+    assert!(!inputs.is_empty());
+    assert!(
+        inputs.iter().all(|(arg, stdin)| arg == "-" && stdin == "fifo"),
+        "{inputs:?}"
+    );
 }
