@@ -4,6 +4,8 @@
 
 mod commands;
 mod helm;
+#[cfg(feature = "dhat-heap")]
+mod heap_profile;
 mod leader;
 pub mod logging;
 mod permissions;
@@ -65,6 +67,8 @@ struct Kind {
 /// runner for all, and one controller (and context) per kind. The process-wide
 /// options are the same in every element of `kinds`.
 pub async fn run(kinds: Vec<Settings>) -> anyhow::Result<()> {
+    #[cfg(feature = "dhat-heap")]
+    heap_profile::start();
     let s = kinds.first().cloned().context("no watched kind")?;
     let probe = Arc::new(Probe {
         stuck_after: s.stuck_after,
