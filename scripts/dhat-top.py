@@ -14,46 +14,60 @@ import json
 import re
 from collections import defaultdict
 
-# frames that say nothing about who allocated
-NOISE = re.compile(
-    r"^(\[root\]|dhat::|alloc::|core::|std::|<alloc::|<core::|<std::|hashbrown::|"
-    r"<hashbrown::|__rust|<dhat::|bytes::bytes_mut|<bytes::|bytes::|"
-    r"<&mut serde_json::de::Deserializer|serde::de::impls|<serde::de::impls|<serde_json::value::de|"
-    r"serde_json::value::de|<serde_json::value::ser)"
-)
+# Frames are "0x...: function (file:line:col)"; the file tells whose code it is:
+# Lostrómos's own (src/app/..., src/observe/...), a crate's (name-1.2.3/src/...),
+# or the allocator and standard library's, which say nothing about who allocated.
+OURS = re.compile(r"\((src/(app|config|crd|helm|observe|plan|reconcile|serve)/[^)]*|src/main\.rs[^)]*|src/lib\.rs[^)]*)\)$")
+CRATE = re.compile(r"\(([A-Za-z0-9_\-]+)-\d+\.\d+\.\d+[^/]*/")
+NOISE_CRATES = ("dhat", "hashbrown", "indexmap")
 
 
 def func(frame: str) -> str:
-    # "0x1234: name (file:line:col)" -> "name (file:line)"
     frame = re.sub(r"^0x[0-9a-f]+: ", "", frame)
     frame = re.sub(r"::h[0-9a-f]{16}", "", frame)
-    frame = re.sub(r"\(/root/\.cargo/registry/src/[^/]+/", "(", frame)
-    frame = re.sub(r"\(/rustc/[0-9a-f]+/library/", "(std:", frame)
-    frame = re.sub(r"\(/work/[^/]+/crates/lostromos/", "(", frame)
     frame = re.sub(r":(\d+):\d+\)$", r":\1)", frame)
     return frame
+
+
+def short(frame: str, width: int = 110) -> str:
+    m = re.match(r"^(.*) \(([^)]*)\)$", frame)
+    if not m:
+        return frame[:width]
+    name, where = m.groups()
+    name = re.sub(r"<.*>", "<..>", name)
+    return f"{name} ({where})"[:width]
 
 
 def frames(pp, ftbl):
     return [func(ftbl[i]) for i in pp["fs"]]
 
 
-def site(fs, depth):
-    kept = [f for f in fs if not NOISE.match(f)]
-    return " <- ".join(kept[:depth]) if kept else " <- ".join(fs[:depth])
+def ours(f):
+    return OURS.search(f) and "heap_profile.rs" not in f
+
+
+def a_crate(f):
+    m = CRATE.search(f)
+    return m and m.group(1) not in NOISE_CRATES
 
 
 def owner(fs):
-    for f in fs:
-        if f.startswith(("lostromos::", "<lostromos::")) and "app::heap_profile" not in f:
-            return re.sub(r" \(.*", "", f)
-    for f in fs:
-        if f.startswith(("kube_runtime::", "<kube_runtime::", "kube_client::", "<kube_client::")):
-            return re.sub(r" \(.*", "", f)
-    for f in fs:
-        if not NOISE.match(f):
-            return re.sub(r" \(.*", "", f)
+    for test in (ours, a_crate):
+        for f in fs:
+            if test(f):
+                return short(f, 90)
     return "?"
+
+
+def site(fs, depth):
+    """The first crate frame (often naming the type allocated) and the first
+    frames of Lostrómos's own."""
+    picked = []
+    first_crate = next((f for f in fs if a_crate(f)), None)
+    if first_crate:
+        picked.append(short(first_crate))
+    picked += [short(f, 70) for f in fs if ours(f)][: depth - len(picked)]
+    return " <- ".join(picked) if picked else "?"
 
 
 def mib(b):

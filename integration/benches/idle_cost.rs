@@ -18,8 +18,10 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use integration::measure::rss_kib;
-use integration::{chart, dhat, helm_binary, ready_widgets, repo_root, wait_for, Lostromos, TestNs};
+use integration::measure::{rss_kib, smaps_kib};
+use integration::{
+    chart, dhat, helm_binary, ready_widgets, repo_root, wait_for, Lostromos, TestNs,
+};
 use serde_json::{json, Value};
 
 /// Kills Lostrómos and starts it again: how long until every CR was re-checked,
@@ -33,9 +35,11 @@ fn restart(l: &mut Lostromos, n: usize) -> (f64, u64) {
         (l.skipped_since(from).len() == n).then_some(())
     });
     let recheck = began.elapsed().as_secs_f64();
-    wait_for("every release inventoried", Duration::from_secs(900), || {
-        (gauge(l, "lostromos_object_releases") == Some(n as u64)).then_some(())
-    });
+    wait_for(
+        "every release inventoried",
+        Duration::from_secs(900),
+        || (gauge(l, "lostromos_object_releases") == Some(n as u64)).then_some(()),
+    );
     (recheck, rss_kib(l.pid().unwrap_or(0)))
 }
 
@@ -76,6 +80,7 @@ fn main() {
     let install = began.elapsed().as_secs_f64();
     let installs = l.helm_calls().len();
     let rss_busy = rss_kib(l.pid().unwrap_or(0));
+    let anon_busy = smaps_kib(l.pid().unwrap_or(0), "Anonymous:");
     let profiles = repo_root().join("target/dhat");
     if dhat() {
         l.heap_profile(&profiles.join(format!("idle-{n}-installed.json")));
@@ -83,6 +88,7 @@ fn main() {
 
     // the idle cost: a restart re-checks every CR
     let (recheck, rss_idle) = restart(&mut l, n);
+    let anon_idle = smaps_kib(l.pid().unwrap_or(0), "Anonymous:");
     let recheck_processes = l.helm_calls().len() - installs;
     if dhat() {
         l.heap_profile(&profiles.join(format!("idle-{n}-restart.json")));
@@ -95,8 +101,8 @@ fn main() {
     println!(
         "bench: restart re-check of {n} CRs: {recheck:.2} s, {recheck_processes} helm processes"
     );
-    println!("bench: lostromos RSS: {:.1} MiB after installing, {:.1} MiB idle after restart",
-        rss_busy as f64 / 1024.0, rss_idle as f64 / 1024.0);
+    println!("bench: lostromos RSS: {:.1} MiB after installing, {:.1} MiB idle after restart (anonymous: {:.1} and {:.1} MiB; the rest is the binary's own pages)",
+        rss_busy as f64 / 1024.0, rss_idle as f64 / 1024.0, anon_busy as f64 / 1024.0, anon_idle as f64 / 1024.0);
     if dhat() {
         println!(
             "bench: heap profiles in {} (scripts/dhat-top.py summarises them)",
@@ -107,10 +113,11 @@ fn main() {
     for (label, binary) in others.split(',').filter_map(|o| o.split_once('=')) {
         l.use_binary(binary.into());
         let (recheck, rss) = restart(&mut l, n);
+        let anon = smaps_kib(l.pid().unwrap_or(0), "Anonymous:");
         let helm = l.helm_calls().len() - installs;
         println!(
-            "bench: restart with {label}: re-check {recheck:.2} s, {helm} helm processes in all, RSS {:.1} MiB",
-            rss as f64 / 1024.0
+            "bench: restart with {label}: re-check {recheck:.2} s, {helm} helm processes in all, RSS {:.1} MiB (anonymous {:.1} MiB)",
+            rss as f64 / 1024.0, anon as f64 / 1024.0
         );
         if label.starts_with("dhat") {
             let to = profiles.join(format!("idle-{n}-restart-{label}.json"));

@@ -2,10 +2,12 @@
 //! message for a person. `run` is preflight -> leadership -> watches and
 //! controllers -> shutdown, each in a module of its own.
 
+#[cfg(all(feature = "alloc-choice", not(feature = "dhat-heap")))]
+mod alloc_choice;
 mod commands;
-mod helm;
 #[cfg(feature = "dhat-heap")]
 mod heap_profile;
+mod helm;
 mod leader;
 pub mod logging;
 mod permissions;
