@@ -48,6 +48,12 @@ bench:
     cargo bench -p integration --bench idle_cost
     cargo bench -p integration --bench kinds_cost
 
+# Heap profiles (dhat) after installing N CRs and after a restart (LOSTROMOS_BENCH_CRS, default 1000), summarised
+heap-profile:
+    LOSTROMOS_BENCH_DHAT=1 LOSTROMOS_BENCH_BASELINE=0 LOSTROMOS_BENCH_CRS=${LOSTROMOS_BENCH_CRS:-1000} cargo bench -p integration --bench idle_cost
+    python3 scripts/dhat-top.py target/dhat/idle-${LOSTROMOS_BENCH_CRS:-1000}-installed.json
+    python3 scripts/dhat-top.py target/dhat/idle-${LOSTROMOS_BENCH_CRS:-1000}-restart.json
+
 # Readiness and drift cost: N CRs (LOSTROMOS_BENCH_CRS, default 1000) with object watches on vs off: RSS, idle API requests and CPU
 bench-objects:
     cargo bench -p integration --bench objects_cost

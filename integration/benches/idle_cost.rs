@@ -7,14 +7,29 @@
 //! ratios from one run; asserts nothing. Run with `just bench`
 //! (`LOSTROMOS_BENCH_CRS=N`, default 200; `LOSTROMOS_BENCH_CONCURRENCY=C`,
 //! default 4).
+//!
+//! `LOSTROMOS_BENCH_RESTART_WITH=LABEL=BINARY[,LABEL=BINARY...]` then restarts
+//! each of those binaries too on the same CRs and releases (e.g. an earlier
+//! commit's build, for a before/after figure on one state), printing its RSS
+//! after the restart; a LABEL starting with `dhat` is a `dhat-heap` build, whose
+//! profile goes to `target/dhat/idle-N-restart-LABEL.json`.
+//! `LOSTROMOS_BENCH_BASELINE=0` leaves out the floor and the helm baseline
+//! (memory only).
+//!
+//! `LOSTROMOS_BENCH_DHAT=1` runs the heap-profiling build instead (`just
+//! heap-profile`) and writes two dhat profiles, after the installs and after
+//! the restart, to `target/dhat/idle-N-{installed,restart}.json`; its RSS
+//! figures include dhat's own bookkeeping.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use integration::measure::{children_cpu_secs, cpu_secs, rss_kib};
-use integration::{chart, helm_binary, ready_widgets, wait_for, Lostromos, TestNs};
+use integration::measure::{children_cpu_secs, cpu_secs, rss_kib, smaps_kib};
+use integration::{
+    chart, dhat, helm_binary, ready_widgets, repo_root, wait_for, Lostromos, TestNs,
+};
 use serde_json::{json, Value};
 
 fn env_or(name: &str, default: usize) -> usize {
@@ -138,16 +153,54 @@ fn floor(t: &TestNs, n: usize, c: usize) -> (f64, f64) {
     (secs, cpu)
 }
 
+/// Kills Lostrómos and starts it again: how long until every CR was re-checked,
+/// and its RSS (KiB) once every release's objects are known again too.
+fn restart(l: &mut Lostromos, n: usize) -> (f64, u64) {
+    l.kill();
+    let from = l.logs().lines().count();
+    let began = Instant::now();
+    l.restart();
+    wait_for("every CR re-checked", Duration::from_secs(1800), || {
+        (l.skipped_since(from).len() == n).then_some(())
+    });
+    let recheck = began.elapsed().as_secs_f64();
+    wait_for(
+        "every release inventoried",
+        Duration::from_secs(1800),
+        || (gauge(l, "lostromos_object_releases") == Some(n as u64)).then_some(()),
+    );
+    (recheck, rss_kib(l.pid().unwrap_or(0)))
+}
+
+/// A gauge without labels from its /metrics.
+fn gauge(l: &Lostromos, name: &str) -> Option<u64> {
+    let (_, body) = l.http_get("/metrics");
+    body.lines().find_map(|line| {
+        line.strip_prefix(name)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
 fn main() {
     let n = env_or("LOSTROMOS_BENCH_CRS", 200);
     let c = env_or("LOSTROMOS_BENCH_CONCURRENCY", 4);
     let concurrency = c.to_string();
 
+    // memory only (`LOSTROMOS_BENCH_BASELINE=0`): no floor and no baseline
+    let baselines = !std::env::var("LOSTROMOS_BENCH_BASELINE").is_ok_and(|v| v == "0");
+
     // the floor: helm alone
-    let f = TestNs::new("bench-floor");
-    let api_before = api_requests(&f);
-    let (floor_s, floor_helm_cpu) = floor(&f, n, c);
-    let floor_writes = writes(&api_before, &api_requests(&f));
+    let (floor_s, floor_helm_cpu, floor_writes) = if baselines {
+        let f = TestNs::new("bench-floor");
+        let api_before = api_requests(&f);
+        let (secs, cpu) = floor(&f, n, c);
+        (secs, cpu, writes(&api_before, &api_requests(&f)))
+    } else {
+        (0.0, 0.0, BTreeMap::new())
+    };
 
     // Lostrómos: the CRs first, then the controller, so its time is all its own
     // (and built before the clock starts)
@@ -179,6 +232,11 @@ fn main() {
     let lostromos_writes = writes(&api_before, &api_requests(&t));
     let installs = l.helm_calls().len();
     let rss_busy = rss_kib(pid);
+    let anon_busy = smaps_kib(pid, "Anonymous:");
+    let profiles = repo_root().join("target/dhat");
+    if dhat() {
+        l.heap_profile(&profiles.join(format!("idle-{n}-installed.json")));
+    }
     // where the time went: helm's own runs against the C slots of the whole span
     let (mut helm_ms, mut queue_ms) = (0u64, 0u64);
     for line in l.logs().lines() {
@@ -193,16 +251,49 @@ fn main() {
     let busy = helm_ms as f64 / 1000.0 / (install * c as f64);
 
     // the idle cost: a restart re-checks every CR
-    l.kill();
-    let from = l.logs().lines().count();
-    let began = Instant::now();
-    l.restart();
-    wait_for("every CR re-checked", Duration::from_secs(1800), || {
-        (l.skipped_since(from).len() == n).then_some(())
-    });
-    let recheck = began.elapsed().as_secs_f64();
+    let (recheck, rss_idle) = restart(&mut l, n);
+    let anon_idle = smaps_kib(l.pid().unwrap_or(0), "Anonymous:");
     let recheck_processes = l.helm_calls().len() - installs;
-    let rss_idle = rss_kib(l.pid().unwrap_or(0));
+    if dhat() {
+        l.heap_profile(&profiles.join(format!("idle-{n}-restart.json")));
+    }
+    println!(
+        "bench: N={n}, C={c}, chart integration/charts/configmap, helm {}",
+        integration::helm_major()
+    );
+    println!(
+        "bench: lostromos RSS: {:.1} MiB after the installs, {:.1} MiB after the restart (anonymous: {:.1} and {:.1} MiB; the rest is the binary's own pages)",
+        rss_busy as f64 / 1024.0,
+        rss_idle as f64 / 1024.0,
+        anon_busy as f64 / 1024.0,
+        anon_idle as f64 / 1024.0
+    );
+    if dhat() {
+        println!(
+            "bench: heap profiles in {} (scripts/dhat-top.py summarises them)",
+            profiles.display()
+        );
+    }
+    let others = std::env::var("LOSTROMOS_BENCH_RESTART_WITH").unwrap_or_default();
+    for (label, binary) in others.split(',').filter_map(|o| o.split_once('=')) {
+        l.use_binary(binary.into());
+        let (recheck, rss) = restart(&mut l, n);
+        let anon = smaps_kib(l.pid().unwrap_or(0), "Anonymous:");
+        let helm = l.helm_calls().len() - installs;
+        println!(
+            "bench: restart with {label}: re-check {recheck:.2} s, {helm} helm processes in all, RSS {:.1} MiB (anonymous {:.1} MiB)",
+            rss as f64 / 1024.0, anon as f64 / 1024.0
+        );
+        if label.starts_with("dhat") {
+            let to = profiles.join(format!("idle-{n}-restart-{label}.json"));
+            l.heap_profile(&to);
+            println!("bench: heap profile {}", to.display());
+        }
+    }
+    if !baselines {
+        println!("bench: {n} CRs installed in {install:.1} s, {installs} helm processes; restart re-check {recheck:.2} s, {recheck_processes} helm processes");
+        return;
+    }
 
     // the baseline of a re-check: one `helm history --max 1` per release, C at a time
     let began = Instant::now();
@@ -250,10 +341,6 @@ fn main() {
         .unwrap_or(0);
 
     println!(
-        "bench: N={n}, C={c}, chart integration/charts/configmap, helm {}",
-        integration::helm_major()
-    );
-    println!(
         "bench: floor (xargs -P {c} helm upgrade --install): {floor_s:.1} s, helm {:.2} CPU-s per release; API writes {}",
         floor_helm_cpu / n as f64,
         show(&floor_writes, n)
@@ -278,9 +365,7 @@ fn main() {
         baseline / recheck.max(1e-3)
     );
     println!(
-        "bench: lostromos RSS: {:.1} MiB after the installs, {:.1} MiB after the restart; peak RSS of one helm process: {} MiB",
-        rss_busy as f64 / 1024.0,
-        rss_idle as f64 / 1024.0,
+        "bench: peak RSS of one helm process: {} MiB",
         helm_rss / 1024
     );
 }

@@ -51,18 +51,35 @@ pub fn helm_binary() -> PathBuf {
     }
 }
 
+/// Whether the benches run the heap-profiling build (`LOSTROMOS_BENCH_DHAT=1`):
+/// feature `dhat-heap` in the `profiling` profile, whose SIGUSR2 writes a
+/// heap profile (see [`Lostromos::heap_profile`]).
+pub fn dhat() -> bool {
+    std::env::var("LOSTROMOS_BENCH_DHAT").is_ok_and(|v| v == "1")
+}
+
 /// Builds the `lostromos` binary once per test process (cargo does not build
 /// another package's binary for a test).
 pub fn lostromos_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        // a binary built elsewhere, e.g. an earlier commit's for a before/after figure
+        if let Ok(bin) = std::env::var("LOSTROMOS_BENCH_BINARY") {
+            return PathBuf::from(bin);
+        }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         // benches (built without debug assertions) measure the release build
         let release = !cfg!(debug_assertions);
         let mut args = vec!["build", "--quiet", "-p", "lostromos", "--bin", "lostromos"];
-        if release {
+        let profile = if release && dhat() {
+            args.extend(["--profile", "profiling", "--features", "dhat-heap"]);
+            "profiling"
+        } else if release {
             args.push("--release");
-        }
+            "release"
+        } else {
+            "debug"
+        };
         let status = Command::new(cargo)
             .args(&args)
             .current_dir(repo_root())
@@ -72,9 +89,7 @@ pub fn lostromos_binary() -> &'static Path {
         let target = std::env::var("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|_| repo_root().join("target"));
-        target
-            .join(if release { "release" } else { "debug" })
-            .join("lostromos")
+        target.join(profile).join("lostromos")
     })
 }
 
@@ -423,6 +438,8 @@ pub fn ready_count(t: &TestNs, resource: &str) -> usize {
 /// that records every helm process it starts.
 pub struct Lostromos {
     child: Option<Child>,
+    /// Another binary than [`lostromos_binary`], for the next starts.
+    binary: Option<PathBuf>,
     dir: tempfile::TempDir,
     args: Vec<String>,
     kubeconfig: PathBuf,
@@ -487,6 +504,7 @@ exec '{helm}' "$@"
         .expect("chmod");
         let mut me = Self {
             child: None,
+            binary: None,
             dir,
             args,
             kubeconfig: kubeconfig.to_path_buf(),
@@ -508,12 +526,15 @@ exec '{helm}' "$@"
             .append(true)
             .open(self.dir.path().join("lostromos.log"))
             .expect("log file");
-        let mut cmd = Command::new(lostromos_binary());
+        let binary = self.binary.as_deref().unwrap_or(lostromos_binary());
+        let mut cmd = Command::new(binary);
         cmd.args(&self.args)
             .arg("--helm-binary")
             .arg(self.dir.path().join("helm"))
             .env("KUBECONFIG", &self.kubeconfig)
             .env("TMPDIR", self.tmp_dir())
+            // read by the `dhat-heap` build only
+            .env("LOSTROMOS_DHAT_FILE", self.tmp_dir().join("dhat-heap.json"))
             // as the default filter: kube's own per-retry warnings and errors are off
             .env(
                 "RUST_LOG",
@@ -530,6 +551,12 @@ exec '{helm}' "$@"
         // its own process group, and it dies with the test process even if that is killed
         let child = testenv::spawn(cmd).expect("spawn lostromos");
         self.child = Some(child);
+    }
+
+    /// Starts `binary` from now on (e.g. an earlier build, to compare the two on
+    /// the same CRs and releases).
+    pub fn use_binary(&mut self, binary: PathBuf) {
+        self.binary = Some(binary);
     }
 
     /// SIGKILLs Lostrómos and every helm process it started, as when its pod is
@@ -565,6 +592,27 @@ exec '{helm}' "$@"
         wait_for("lostromos to exit after SIGTERM", within, || {
             child.try_wait().ok().flatten()
         })
+    }
+
+    /// Writes the heap profile of the running process (the `dhat-heap` build,
+    /// see [`dhat`]) to `to`: SIGUSR2, then the file it writes in its TMPDIR.
+    pub fn heap_profile(&self, to: &Path) {
+        let pid = self.pid().expect("running");
+        let written = self.tmp_dir().join("dhat-heap.json");
+        let _ = std::fs::remove_file(&written);
+        let from = self.logs().lines().count();
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid as i32), Signal::SIGUSR2);
+        wait_for("the heap profile", Duration::from_secs(600), || {
+            self.logs()
+                .lines()
+                .skip(from)
+                .any(|l| l.contains("heap profile written"))
+                .then_some(())
+        });
+        if let Some(dir) = to.parent() {
+            std::fs::create_dir_all(dir).expect("profile folder");
+        }
+        std::fs::copy(&written, to).expect("copy the heap profile");
     }
 
     /// Its process id, while it runs.

@@ -218,6 +218,41 @@ fn assert_backoff(l: &Lostromos, since: Instant) {
 }
 
 #[test]
+fn a_repeated_failure_is_one_event_counted_in_its_series() {
+    let t = TestNs::new("series");
+    let _l = Lostromos::start(&t, &chart("schema"), &[]);
+    t.apply_widget("bad", json!({"name": "x", "replicas": 11}));
+    wait_failed(&t, "bad", "ValuesRejected");
+    // the retries 5 and 10 s later repeat the same Warning: one Event, counted
+    let series = wait_for("a series on the Warning", Duration::from_secs(60), || {
+        let out = t
+            .kubectl(&[
+                "get",
+                "events.events.k8s.io",
+                "-o",
+                "json",
+                "--field-selector",
+                "regarding.name=bad",
+            ])
+            .ok()?;
+        let v: Value = serde_json::from_str(&out).ok()?;
+        let warnings: Vec<Value> = v["items"]
+            .as_array()?
+            .iter()
+            .filter(|e| e["type"] == "Warning")
+            .cloned()
+            .collect();
+        assert!(warnings.len() <= 1, "one Event per repeat: {warnings:?}");
+        let series = warnings.first()?["series"].clone();
+        (series["count"].as_i64()? >= 2).then_some(series)
+    });
+    assert!(
+        series["lastObservedTime"].is_string(),
+        "the series says when: {series}"
+    );
+}
+
+#[test]
 fn chart_that_fails_to_render_is_retried_with_backoff_and_recovers_after_a_fix() {
     let t = TestNs::new("render-fails");
     let l = Lostromos::start(&t, &chart("broken"), &[]);

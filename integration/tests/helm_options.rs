@@ -160,7 +160,9 @@ fn chart_reference_is_pulled_once_at_start() {
 fn assert_all_stdin(inputs: &[(String, String)]) {
     assert!(!inputs.is_empty());
     assert!(
-        inputs.iter().all(|(arg, stdin)| arg == "-" && stdin == "fifo"),
+        inputs
+            .iter()
+            .all(|(arg, stdin)| arg == "-" && stdin == "fifo"),
         "{inputs:?}"
     );
 }

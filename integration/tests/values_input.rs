@@ -40,7 +40,9 @@ fn values_are_in_no_file_and_no_argv_while_helm_runs() {
     let inputs = l.values_inputs();
     assert!(!inputs.is_empty());
     assert!(
-        inputs.iter().all(|(arg, stdin)| arg == "-" && stdin == "fifo"),
+        inputs
+            .iter()
+            .all(|(arg, stdin)| arg == "-" && stdin == "fifo"),
         "{inputs:?}"
     );
 }

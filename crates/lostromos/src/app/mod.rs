@@ -2,7 +2,11 @@
 //! message for a person. `run` is preflight -> leadership -> watches and
 //! controllers -> shutdown, each in a module of its own.
 
+#[cfg(all(feature = "alloc-choice", not(feature = "dhat-heap")))]
+mod alloc_choice;
 mod commands;
+#[cfg(feature = "dhat-heap")]
+mod heap_profile;
 mod helm;
 mod leader;
 pub mod logging;
@@ -23,6 +27,7 @@ use leader::Leadership;
 use lostromos::config::settings::{Settings, HELM_GRACE};
 use lostromos::helm::process::deadline_for;
 use lostromos::observe::api_probe::ApiProbe;
+use lostromos::observe::cr::CrType;
 use lostromos::plan::health::HealthSettings;
 use lostromos::plan::PlanSettings;
 use lostromos::reconcile::release_locks::ReleaseLocks;
@@ -65,6 +70,8 @@ struct Kind {
 /// runner for all, and one controller (and context) per kind. The process-wide
 /// options are the same in every element of `kinds`.
 pub async fn run(kinds: Vec<Settings>) -> anyhow::Result<()> {
+    #[cfg(feature = "dhat-heap")]
+    heap_profile::start();
     let s = kinds.first().cloned().context("no watched kind")?;
     let probe = Arc::new(Probe {
         stuck_after: s.stuck_after,
@@ -135,15 +142,16 @@ pub async fn run(kinds: Vec<Settings>) -> anyhow::Result<()> {
 
     // watches and controllers
     let all: Vec<Settings> = kinds.iter().map(|k| k.s.clone()).collect();
-    let releases = watches::releases(&client, &all, resources, &probe);
+    // one shared copy of each kind's type for every ref to its CRs
+    let types: Vec<CrType> = resources.into_iter().map(Arc::new).collect();
+    let releases = watches::releases(&client, &all, types.clone(), &probe);
     let objects = watches::objects(&client, &all, &releases, &probe);
     let instance = std::env::var("POD_NAME")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok());
     let release_locks = ReleaseLocks::default();
-    let controllers = kinds.into_iter().map(|k| {
+    let controllers = kinds.into_iter().zip(types).map(|(k, resource)| {
         let Kind { s, served, chart } = k;
-        let resource = served.resource;
         let cr_kind = format!("{}.{}", resource.plural, resource.group);
         let metrics = probe.metrics.for_kind(cr_kind.clone());
         let ctx = Arc::new(Context::new(Setup {

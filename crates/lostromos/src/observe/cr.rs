@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::ApiResource;
@@ -17,6 +18,12 @@ use serde_json::{Map, Value};
 /// kubectl's copy of the whole object: never a decision input, often the
 /// largest annotation, so it is not kept.
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// The type of a watched CR, as every `ObjectRef<CrObject>` carries it. Shared:
+/// kube-runtime keeps several refs per CR (the store's key, the scheduler's
+/// queue and map, the predicate's map) and one more is kept per release, so a
+/// plain `ApiResource` would copy its five strings into each of them.
+pub type CrType = Arc<ApiResource>;
 
 /// A custom resource as the controller holds it.
 ///
@@ -45,22 +52,22 @@ pub struct CrObject {
 }
 
 impl Resource for CrObject {
-    type DynamicType = ApiResource;
+    type DynamicType = CrType;
     type Scope = DynamicResourceScope;
 
-    fn group(dt: &ApiResource) -> Cow<'_, str> {
+    fn group(dt: &CrType) -> Cow<'_, str> {
         dt.group.as_str().into()
     }
-    fn version(dt: &ApiResource) -> Cow<'_, str> {
+    fn version(dt: &CrType) -> Cow<'_, str> {
         dt.version.as_str().into()
     }
-    fn kind(dt: &ApiResource) -> Cow<'_, str> {
+    fn kind(dt: &CrType) -> Cow<'_, str> {
         dt.kind.as_str().into()
     }
-    fn api_version(dt: &ApiResource) -> Cow<'_, str> {
+    fn api_version(dt: &CrType) -> Cow<'_, str> {
         dt.api_version.as_str().into()
     }
-    fn plural(dt: &ApiResource) -> Cow<'_, str> {
+    fn plural(dt: &CrType) -> Cow<'_, str> {
         dt.plural.as_str().into()
     }
     fn meta(&self) -> &ObjectMeta {

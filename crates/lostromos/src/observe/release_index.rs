@@ -104,7 +104,42 @@ const HELM_LABELS: &[&str] = &[
 
 type Key = (String, String);
 
-fn parse(meta: &SecretMeta) -> Option<(Key, Revision)> {
+/// One revision as the index keeps it. Compact, as there is one per revision
+/// of every release (up to `--history-max` each): labels in a sorted boxed
+/// slice rather than a map (a B-tree node holds room for 11), and revisions
+/// in a short sorted `Vec` rather than a map.
+#[derive(Debug)]
+struct Stored {
+    version: u64,
+    status: ReleaseStatus,
+    created_unix: Option<i64>,
+    /// Labels other than helm's own, sorted by key.
+    labels: Box<[(Box<str>, Box<str>)]>,
+}
+
+impl Stored {
+    fn label(&self, key: &str) -> Option<&str> {
+        self.labels
+            .binary_search_by(|(k, _)| k.as_ref().cmp(key))
+            .ok()
+            .map(|i| self.labels[i].1.as_ref())
+    }
+
+    fn revision(&self) -> Revision {
+        Revision {
+            version: self.version,
+            status: self.status,
+            labels: self
+                .labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            created_unix: self.created_unix,
+        }
+    }
+}
+
+fn parse(meta: &SecretMeta) -> Option<(Key, Stored)> {
     let l = &meta.labels;
     if l.get("owner").map(String::as_str) != Some("helm") {
         return None;
@@ -112,18 +147,19 @@ fn parse(meta: &SecretMeta) -> Option<(Key, Revision)> {
     let name = l.get("name")?.clone();
     let version = l.get("version")?.parse().ok()?;
     let status = ReleaseStatus::parse(l.get("status").map(String::as_str).unwrap_or(""));
+    // sorted, as the map they come from is
     let labels = l
         .iter()
         .filter(|(k, _)| !HELM_LABELS.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
         .collect();
     Some((
         (meta.namespace.clone(), name),
-        Revision {
+        Stored {
             version,
             status,
-            labels,
             created_unix: meta.created_unix,
+            labels,
         },
     ))
 }
@@ -132,9 +168,10 @@ fn parse(meta: &SecretMeta) -> Option<(Key, Revision)> {
 /// a namespace, or all namespaces), each of which can re-list independently.
 #[derive(Debug, Default)]
 pub struct ReleaseIndex {
-    releases: HashMap<Key, BTreeMap<u64, Revision>>,
-    /// Re-list buffers by scope (`None` = all namespaces).
-    relisting: HashMap<Option<String>, Vec<SecretMeta>>,
+    /// Each release's revisions, oldest first.
+    releases: HashMap<Key, Vec<Stored>>,
+    /// Re-list buffers by scope (`None` = all namespaces), already parsed.
+    relisting: HashMap<Option<String>, Vec<(Key, Stored)>>,
 }
 
 impl ReleaseIndex {
@@ -142,9 +179,9 @@ impl ReleaseIndex {
         let revs = self
             .releases
             .get(&(namespace.to_owned(), name.to_owned()))?;
-        let latest = revs.values().next_back()?.clone();
+        let latest = revs.last()?.revision();
         let last_good = revs
-            .values()
+            .iter()
             .rev()
             .find(|r| {
                 matches!(
@@ -168,8 +205,8 @@ impl ReleaseIndex {
     pub fn managed_by_status(&self) -> Vec<(&'static str, usize)> {
         let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
         for revs in self.releases.values() {
-            if let Some(latest) = revs.values().next_back() {
-                if latest.labels.contains_key(crate::plan::labels::CR_NAME) {
+            if let Some(latest) = revs.last() {
+                if latest.label(crate::plan::labels::CR_NAME).is_some() {
                     *counts.entry(latest.status.as_str()).or_default() += 1;
                 }
             }
@@ -180,10 +217,15 @@ impl ReleaseIndex {
     /// A revision Secret was created or changed.
     pub fn apply(&mut self, meta: &SecretMeta) {
         if let Some((key, rev)) = parse(meta) {
-            self.releases
-                .entry(key)
-                .or_default()
-                .insert(rev.version, rev);
+            self.insert(key, rev);
+        }
+    }
+
+    fn insert(&mut self, key: Key, rev: Stored) {
+        let revs = self.releases.entry(key).or_default();
+        match revs.binary_search_by_key(&rev.version, |r| r.version) {
+            Ok(i) => revs[i] = rev,
+            Err(i) => revs.insert(i, rev),
         }
     }
 
@@ -191,7 +233,7 @@ impl ReleaseIndex {
     pub fn delete(&mut self, meta: &SecretMeta) {
         if let Some((key, rev)) = parse(meta) {
             if let Some(revs) = self.releases.get_mut(&key) {
-                revs.remove(&rev.version);
+                revs.retain(|r| r.version != rev.version);
                 if revs.is_empty() {
                     self.releases.remove(&key);
                 }
@@ -205,10 +247,12 @@ impl ReleaseIndex {
     }
 
     pub fn relist_item(&mut self, scope: Option<&str>, meta: SecretMeta) {
-        self.relisting
-            .entry(scope.map(str::to_owned))
-            .or_default()
-            .push(meta);
+        if let Some(parsed) = parse(&meta) {
+            self.relisting
+                .entry(scope.map(str::to_owned))
+                .or_default()
+                .push(parsed);
+        }
     }
 
     /// The (re-)list of `scope` is complete: it replaces what the index held there.
@@ -219,8 +263,8 @@ impl ReleaseIndex {
             .unwrap_or_default();
         self.releases
             .retain(|(ns, _), _| scope.is_some_and(|s| s != ns));
-        for meta in &items {
-            self.apply(meta);
+        for (key, rev) in items {
+            self.insert(key, rev);
         }
     }
 }
@@ -278,6 +322,32 @@ mod tests {
         assert_eq!(st.label("lostromos.dev/digest"), Some("d3"));
         assert_eq!(st.label("owner"), None, "helm's own labels are not kept");
         assert!(idx.get("b", "r").is_none());
+    }
+
+    #[test]
+    fn every_revision_keeps_its_labels() {
+        let mut idx = ReleaseIndex::default();
+        let v1 = secret("a", "r", 1, "superseded", &[("lostromos.dev/digest", "d1")]);
+        let v2 = secret("a", "r", 2, "deployed", &[("lostromos.dev/digest", "d2")]);
+        // out of order, and a revision seen twice (its status changed)
+        idx.apply(&v2);
+        idx.apply(&secret(
+            "a",
+            "r",
+            1,
+            "deployed",
+            &[("lostromos.dev/digest", "d1")],
+        ));
+        idx.apply(&v1);
+        let st = idx.get("a", "r").unwrap();
+        assert_eq!((st.latest.version, st.last_good), (2, Some(2)));
+        // the latest revision deleted by hand: the one before is the latest again
+        idx.delete(&v2);
+        let st = idx.get("a", "r").unwrap();
+        assert_eq!(st.latest.version, 1);
+        assert_eq!(st.latest.status, ReleaseStatus::Superseded);
+        assert_eq!(st.label("lostromos.dev/digest"), Some("d1"));
+        assert_eq!(st.label("lostromos.dev/none"), None);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use kube::runtime::WatchStreamExt;
 use kube::Client;
 use tokio::sync::{broadcast, watch};
 
-use crate::observe::cr::CrObject;
+use crate::observe::cr::{CrObject, CrType};
 use crate::observe::release_index::{ReleaseIndex, ReleaseState, SecretMeta};
 use crate::observe::watch_health::{self, Cause, WatchHealth, Watches};
 use crate::plan::labels;
@@ -56,14 +56,14 @@ pub struct Releases {
     /// values may be shortened, so they cannot always name the CR).
     owners: RwLock<HashMap<(String, String), ObjectRef<CrObject>>>,
     /// The watched kinds, whose CRs releases belong to.
-    cr_resources: Vec<ApiResource>,
+    cr_resources: Vec<CrType>,
 }
 
 impl Releases {
     /// The index for release `scopes` (namespaces; `None` for all) of the CRs
     /// of `cr_resources`, with their watches' health registered in `watches`.
     pub fn new(
-        cr_resources: Vec<ApiResource>,
+        cr_resources: Vec<CrType>,
         scopes: Vec<Option<String>>,
         watches: &Watches,
     ) -> Arc<Self> {
@@ -165,7 +165,7 @@ impl Releases {
     /// kind's controller's `reconcile_on`.
     pub fn triggers(
         &self,
-        resource: &ApiResource,
+        resource: &CrType,
     ) -> impl futures::Stream<Item = ObjectRef<CrObject>> + Send + 'static {
         let state = (self.triggers.subscribe(), resource.clone());
         futures::stream::unfold(state, |(mut rx, resource)| async move {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kube::api::{Api, ApiResource};
+use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::Client;
 
@@ -16,7 +16,7 @@ use super::release_locks::ReleaseLocks;
 use crate::helm::chart::Chart;
 use crate::helm::{HelmArgs, HelmError, HelmErrorKind, HelmRunner};
 use crate::observe::api_probe::ApiProbe;
-use crate::observe::cr::{CrObject, CrView};
+use crate::observe::cr::{CrObject, CrType, CrView};
 use crate::observe::objects::{Objects, ObjectsError};
 use crate::observe::release_watch::Releases;
 use crate::observe::watch_health::is_transport;
@@ -29,7 +29,7 @@ use tokio::sync::Semaphore;
 /// Everything a reconcile needs that is fixed at start-up.
 pub struct Setup {
     pub client: Client,
-    pub resource: ApiResource,
+    pub resource: CrType,
     pub has_status: bool,
     pub plan: PlanSettings,
     pub helm: HelmArgs,

@@ -35,13 +35,32 @@ pub struct Event {
     pub action: String,
 }
 
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct Key {
-    uid: String,
-    type_: &'static str,
-    reason: String,
-    action: String,
-    note: Option<String>,
+/// An Event's identity for its series: a digest of the CR's uid, the type,
+/// reason, action and note (kept for every Event of the last minutes, so not
+/// the strings themselves).
+type Key = [u8; 32];
+
+fn key(uid: &str, type_: &str, reason: &str, action: &str, note: Option<&str>) -> Key {
+    let mut h = Sha256::new();
+    for part in [uid, type_, reason, action] {
+        h.update(part.len().to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    if let Some(note) = note {
+        h.update([1]);
+        h.update(note.as_bytes());
+    }
+    h.finalize().into()
+}
+
+/// What a repeat needs of an Event published lately to join its series.
+#[derive(Clone)]
+struct Recent {
+    name: String,
+    namespace: String,
+    /// Occurrences so far (1 before any repeat).
+    count: i32,
+    last: Timestamp,
 }
 
 /// Publishes Events for one controller instance.
@@ -49,7 +68,7 @@ pub struct Events {
     client: Client,
     controller: String,
     instance: String,
-    recent: Mutex<HashMap<Key, K8sEvent>>,
+    recent: Mutex<HashMap<Key, Recent>>,
 }
 
 impl Events {
@@ -70,43 +89,45 @@ impl Events {
             EventType::Warning => "Warning",
         };
         let note = ev.note.map(|n| bounded(&n, MAX_NOTE));
-        let key = Key {
-            uid: regarding.uid.clone().unwrap_or_default(),
+        let key = key(
+            regarding.uid.as_deref().unwrap_or_default(),
             type_,
-            reason: ev.reason.clone(),
-            action: ev.action.clone(),
-            note: note.clone(),
-        };
+            &ev.reason,
+            &ev.action,
+            note.as_deref(),
+        );
         let earlier = {
             let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-            recent.retain(|_, e| last_seen(e).is_some_and(|t| t + SERIES_WINDOW > now));
+            recent.retain(|_, r| r.last + SERIES_WINDOW > now);
             recent.get(&key).cloned()
         };
         let namespace = regarding
             .namespace
             .clone()
             .unwrap_or_else(|| "default".into());
-        let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), &namespace);
         let event = match earlier {
-            Some(mut e) => {
-                let count = e.series.as_ref().map_or(2, |s| s.count + 1);
-                e.series = Some(EventSeries {
-                    count,
+            Some(mut r) => {
+                r.count += 1;
+                r.last = now;
+                let series = EventSeries {
+                    count: r.count,
                     last_observed_time: MicroTime(now),
-                });
-                let name = e.metadata.name.clone().unwrap_or_default();
-                api.patch(&name, &PatchParams::default(), &Patch::Merge(&e))
+                };
+                let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), &r.namespace);
+                let patch = serde_json::json!({ "series": series });
+                api.patch(&r.name, &PatchParams::default(), &Patch::Merge(&patch))
                     .await?;
-                e
+                r
             }
             None => {
+                let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), &namespace);
                 let e = K8sEvent {
                     metadata: ObjectMeta {
                         name: Some(event_name(
                             regarding.name.as_deref().unwrap_or(&self.controller),
                             now,
                         )),
-                        namespace: Some(namespace),
+                        namespace: Some(namespace.clone()),
                         ..Default::default()
                     },
                     event_time: Some(MicroTime(now)),
@@ -120,7 +141,12 @@ impl Events {
                     ..Default::default()
                 };
                 api.create(&PostParams::default(), &e).await?;
-                e
+                Recent {
+                    name: e.metadata.name.unwrap_or_default(),
+                    namespace,
+                    count: 1,
+                    last: now,
+                }
             }
         };
         self.recent
@@ -129,13 +155,6 @@ impl Events {
             .insert(key, event);
         Ok(())
     }
-}
-
-fn last_seen(e: &K8sEvent) -> Option<Timestamp> {
-    e.series
-        .as_ref()
-        .map(|s| s.last_observed_time.0)
-        .or(e.event_time.as_ref().map(|t| t.0))
 }
 
 /// `<object name>.<nanoseconds in hex>`; an object name too long for that is cut
@@ -201,6 +220,32 @@ mod tests {
         // the longest name that is kept as it is
         let fits = "b".repeat(MAX_NAME - SUFFIX);
         assert!(event_name(&fits, t()).starts_with(&fits));
+    }
+
+    #[test]
+    fn a_series_is_one_cr_type_reason_action_and_note() {
+        let k = key("uid", "Normal", "Installed", "Install", Some("note"));
+        assert_eq!(
+            k,
+            key("uid", "Normal", "Installed", "Install", Some("note"))
+        );
+        for other in [
+            key("uid2", "Normal", "Installed", "Install", Some("note")),
+            key("uid", "Warning", "Installed", "Install", Some("note")),
+            key("uid", "Normal", "Upgraded", "Install", Some("note")),
+            key("uid", "Normal", "Installed", "Upgrade", Some("note")),
+            key("uid", "Normal", "Installed", "Install", Some("other")),
+            key("uid", "Normal", "Installed", "Install", Some("")),
+            key("uid", "Normal", "Installed", "Install", None),
+            // parts do not run into each other
+            key("ui", "dNormal", "Installed", "Install", Some("note")),
+        ] {
+            assert_ne!(k, other);
+        }
+        assert_ne!(
+            key("uid", "Normal", "Installed", "Install", Some("")),
+            key("uid", "Normal", "Installed", "Install", None)
+        );
     }
 
     #[test]

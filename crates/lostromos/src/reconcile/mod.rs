@@ -159,7 +159,9 @@ async fn step(obj: &CrObject, ctx: &Context, changed: bool) -> Result<Step, Reco
     let p = plan::plan(&ctx.plan, &cr, release.as_ref(), &chart.digest, now_unix());
     // the release's objects wake the CR that owns it, never one it rejects
     if let (Some(t), false) = (&target, matches!(p.action, plan::Action::Reject(_))) {
-        let owner = ObjectRef::from_obj_with(obj, ctx.resource.clone());
+        let mut owner = ObjectRef::from_obj_with(obj, ctx.resource.clone());
+        // kept per release: its uid and resourceVersion are never read
+        owner.extra = Default::default();
         ctx.releases.remember_owner(&t.namespace, &t.name, owner);
     }
 

@@ -126,7 +126,7 @@ impl Fixture {
         let client_for_probe = client.clone();
         let ctx = Arc::new(Context::new(Setup {
             client: client.clone(),
-            resource: widgets(),
+            resource: Arc::new(widgets()),
             has_status: true,
             plan: PlanSettings {
                 pending_stuck_after_secs: 600,
@@ -143,7 +143,8 @@ impl Fixture {
             },
             runner: Arc::new(HelmRunner::new(helm, vec![], 2, Duration::from_secs(1))),
             releases: {
-                let releases = Releases::new(vec![widgets()], vec![None], &Watches::default());
+                let releases =
+                    Releases::new(vec![Arc::new(widgets())], vec![None], &Watches::default());
                 releases.feed(Event::Init);
                 releases.feed(Event::InitDone);
                 releases
