@@ -453,6 +453,16 @@ impl<'a> Converter<'a> {
                 }
             }
         }
+        if nullable {
+            // the API server checks a node's own enum even against null,
+            // which never matches it; inside allOf, null skips it
+            if let Some(Value::Array(values)) = out.remove("enum") {
+                let values: Vec<Value> = values.into_iter().filter(|v| !v.is_null()).collect();
+                let mut e = Obj::new();
+                e.insert("enum".into(), values.into());
+                push_all_of(&mut out, e);
+            }
+        }
         self.default(&flat.kw, defaults, path, &mut out);
         out
     }

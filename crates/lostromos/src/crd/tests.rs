@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::check::validate;
+use super::check::{admits, validate};
 use super::convert::convert;
 use super::*;
 
@@ -388,11 +388,23 @@ fn null_in_type_enum_or_branch_is_nullable() {
     assert_eq!(p["storageClass"]["type"], "string");
     assert_eq!(p["storageClass"]["nullable"], true);
     assert_eq!(p["storageClass"]["allOf"], json!([{"minLength": 1}]));
+    // the API server checks a node's own enum against null too (and null
+    // never matches it): the enum is checked from allOf, which null skips
     assert_eq!(
         p["size"],
-        json!({"type": "string", "enum": ["small", "large", null], "nullable": true})
+        json!({"type": "string", "allOf": [{"enum": ["small", "large"]}], "nullable": true})
     );
     assert!(accepts(&p["size"], Value::Null));
+    assert!(!accepts(&p["size"], json!("medium")));
+    // type [string, null] beside an enum with null: the same
+    let (s, _) = conv(json!({"type": "object", "properties": {
+        "format": {"type": ["string", "null"], "enum": ["common", "json", null], "default": "common"},
+    }}));
+    let format = &s["properties"]["format"];
+    assert!(format.get("enum").is_none(), "{format}");
+    assert_eq!(format["allOf"], json!([{"enum": ["common", "json"]}]));
+    assert_eq!(format["default"], "common");
+    assert!(admits(s.as_object().unwrap(), &json!({"format": null})).is_none());
 }
 
 #[test]
@@ -615,4 +627,36 @@ fn bad_input_is_a_clear_error() {
         &chart(Some(&deep), None)
     )
     .is_err());
+}
+
+/// Generates the CRD of a chart with `schema` and `values` (values.yaml),
+/// and checks the property every generated CRD must have: the chart's own
+/// defaults, as a CR's spec, are admitted.
+fn defaults_admitted(schema: Option<Value>, values: &str) -> Generated {
+    let schema = schema.map(|s| s.to_string());
+    let g = generate(
+        &names(),
+        Scope::Namespaced,
+        Layout::Spec,
+        &chart(schema.as_deref(), Some(values)),
+    )
+    .unwrap();
+    let spec =
+        &g.document["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    let v: Value = serde_saphyr::from_str(values).unwrap();
+    assert_eq!(admits(spec.as_object().unwrap(), &v), None, "{spec:#}");
+    g
+}
+
+#[test]
+fn a_null_default_of_a_nullable_enum_is_admitted() {
+    defaults_admitted(
+        Some(
+            json!({"type": "object", "properties": {"log": {"type": "object", "properties": {
+                "format": {"type": ["string", "null"], "enum": ["common", "json", null], "default": "common"},
+                "level": {"enum": ["info", "debug", null]},
+            }}}}),
+        ),
+        "log:\n  format: null\n  level: ~\n",
+    );
 }
