@@ -372,8 +372,15 @@ impl<'a> Converter<'a> {
             if shape_flats.len() >= MAX_SHAPES {
                 break;
             }
-            let sf = self.flatten(&s, &mut Vec::new(), true, 0);
-            if sf.open.is_some() || sf.never {
+            let mut sf = self.flatten(&s, &mut Vec::new(), true, 0);
+            if sf.never {
+                continue;
+            }
+            if let Some(why) = sf.open.take() {
+                // a branch that accepts anything (an external $ref): the
+                // node's type cannot come from the other branches
+                self.warn(path, why);
+                shape_flats.push(Flat::default());
                 continue;
             }
             shape_refs.extend(sf.refs.iter().cloned());

@@ -660,3 +660,36 @@ fn a_null_default_of_a_nullable_enum_is_admitted() {
         "log:\n  format: null\n  level: ~\n",
     );
 }
+
+#[test]
+fn a_branch_that_accepts_anything_keeps_the_field_open() {
+    // anyOf [an external $ref, a boolean]: an integer is fine by the first
+    let g = defaults_admitted(
+        Some(json!({"type": "object", "properties": {"hostPort": {
+            "type": "object",
+            "patternProperties": {"^.*$": {"anyOf": [
+                {"$ref": "https://schemas.example/core.json#/definitions/port"},
+                {"type": "boolean"},
+            ]}},
+        }}})),
+        "hostPort:\n  enable: false\n  http: 80\n",
+    );
+    let spec =
+        &g.document["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    assert_eq!(
+        spec["properties"]["hostPort"]["additionalProperties"],
+        json!({"x-kubernetes-preserve-unknown-fields": true})
+    );
+    assert!(
+        g.warnings
+            .iter()
+            .any(|w| w.path == "spec.hostPort.*" && w.message.contains("points outside")),
+        "{:?}",
+        g.warnings
+    );
+    // a branch that allows nothing (`false`) gives no type
+    let (s, _) = conv(json!({"type": "object", "properties": {
+        "x": {"anyOf": [false, {"type": "integer"}]},
+    }}));
+    assert_eq!(s["properties"]["x"]["type"], "integer");
+}
