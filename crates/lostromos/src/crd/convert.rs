@@ -78,7 +78,11 @@ pub fn convert(doc: &Value, at: &[&str], defaults: Option<&Value>) -> (Obj, Vec<
         }
     }
     spec.remove("nullable");
-    (spec, c.warnings)
+    // a node met again through sibling branches says the same thing again
+    let mut seen = BTreeSet::new();
+    let mut warnings = c.warnings;
+    warnings.retain(|w| seen.insert((w.path.clone(), w.message.clone())));
+    (spec, warnings)
 }
 
 fn open_object() -> Obj {
@@ -622,11 +626,23 @@ impl<'a> Converter<'a> {
 
         if let Some(req) = flat.kw.get("required").and_then(Value::as_array) {
             let (kept, defaulted) = split_required(req, defaults);
-            if !defaulted.is_empty() {
+            // helm merges the CR over values.yaml, so a defaulted field is
+            // always there; unless a CR's null, kept where the field is
+            // nullable, removes it
+            let nullable: Vec<&String> = defaulted
+                .iter()
+                .filter(|k| {
+                    out.get("properties")
+                        .and_then(|p| p.get(k.as_str()))
+                        .and_then(|p| p.get("nullable"))
+                        == Some(&Value::Bool(true))
+                })
+                .collect();
+            if !nullable.is_empty() {
                 self.warn(
                     path,
                     format!(
-                        "required {defaulted:?}: not required of the CR, since values.yaml has defaults for them (helm still checks the merged values)"
+                        "required {nullable:?}: not required of the CR (values.yaml has defaults), but a CR's null removes the default: not checked"
                     ),
                 );
             }
@@ -1072,12 +1088,18 @@ impl<'a> Converter<'a> {
         }
         if let Some(chart) = defaults {
             if chart != d {
-                self.warn(
-                    path,
-                    format!(
-                        "default {d} dropped: values.yaml has {chart}, which is what helm uses"
-                    ),
-                );
+                // a map's or list's default in the schema ({}) beside the one
+                // values.yaml fills in is the usual case, not worth a line
+                if !(is_container(chart) && is_container(d)) {
+                    self.warn(
+                        path,
+                        format!(
+                            "default {} dropped: values.yaml has {}, which is what helm uses",
+                            short(d),
+                            short(chart)
+                        ),
+                    );
+                }
                 return;
             }
         }
@@ -1088,10 +1110,27 @@ impl<'a> Converter<'a> {
             Some(why) => self.warn(
                 path,
                 format!(
-                    "default {d} dropped: it does not fit the schema the CRD can check ({why})"
+                    "default {} dropped: it does not fit the schema the CRD can check ({why})",
+                    short(d)
                 ),
             ),
         }
+    }
+}
+
+fn is_container(v: &Value) -> bool {
+    v.is_object() || v.is_array()
+}
+
+/// Longest value a warning quotes in full.
+const SHORT: usize = 60;
+
+/// `v` as JSON, cut to a warning's length.
+fn short(v: &Value) -> String {
+    let text = v.to_string();
+    match text.char_indices().nth(SHORT) {
+        None => text,
+        Some((cut, _)) => format!("{}…", &text[..cut]),
     }
 }
 

@@ -480,7 +480,38 @@ fn required_fields_with_chart_defaults_are_not_required_of_the_cr() {
     let defaults = json!({"name": "unnamed"});
     let (spec, w) = convert(&schema, &[], Some(&defaults));
     assert_eq!(spec["required"], json!(["token"]));
-    assert!(w[0].to_string().contains("required [\"name\"]"), "{w:?}");
+    // helm merges the CR over values.yaml: the default is always there
+    assert!(w.is_empty(), "{w:?}");
+    // unless a CR's null removes it, which a nullable field lets through
+    let schema = json!({"type": "object", "required": ["name"],
+        "properties": {"name": {"type": ["string", "null"]}}});
+    let (spec, w) = convert(&schema, &[], Some(&defaults));
+    assert!(spec.get("required").is_none());
+    assert!(
+        w[0].to_string()
+            .contains("spec: required [\"name\"]: not required of the CR (values.yaml has defaults), but a CR's null removes the default"),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn warnings_about_defaults_are_short_and_said_once() {
+    let long = "x".repeat(500);
+    let schema = json!({"type": "object", "properties": {
+        "security": {"type": "object", "default": {}, "properties": {"runAsUser": {"type": "integer"}}},
+        "config": {"type": "string", "default": ""},
+        "mode": {"type": "string", "anyOf": [
+            {"$ref": "https://schemas.example/a.json"}, {"$ref": "https://schemas.example/a.json"}]},
+    }});
+    let defaults = json!({"security": {"runAsUser": 1000}, "config": long});
+    let (_, w) = convert(&schema, &[], Some(&defaults));
+    let w: Vec<String> = w.iter().map(ToString::to_string).collect();
+    // a map's `{}` beside the map values.yaml fills in: nothing to say
+    assert!(!warned(&w, "spec.security"), "{w:?}");
+    let config = w.iter().find(|w| w.starts_with("spec.config:")).unwrap();
+    assert!(config.len() < 200 && config.contains("xxx…"), "{config}");
+    let outside = |w: &&String| w.starts_with("spec.mode:") && w.contains("points outside");
+    assert_eq!(w.iter().filter(outside).count(), 1, "{w:?}");
 }
 
 #[test]
