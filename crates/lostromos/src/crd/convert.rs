@@ -44,6 +44,7 @@ pub fn convert(doc: &Value, at: &[&str], defaults: Option<&Value>) -> (Obj, Vec<
         active: Vec::new(),
         nodes: 0,
         budget_warned: false,
+        in_map: 0,
         warnings: Vec::new(),
     };
     let mut here = doc.clone();
@@ -164,6 +165,9 @@ struct Converter<'a> {
     active: Vec<String>,
     nodes: usize,
     budget_warned: bool,
+    /// Inside the values of a map (additionalProperties): the defaults
+    /// there are those of all its entries at once, for `required` only.
+    in_map: usize,
     warnings: Vec<Warning>,
 }
 
@@ -609,14 +613,14 @@ impl<'a> Converter<'a> {
                 } else {
                     json!({ "anyOf": schemas })
                 };
-                let child = self.node(&schema, &[], None, &format!("{path}.*"), depth + 1);
+                let child = self.map_values(&schema, defaults, path, depth);
                 out.insert("additionalProperties".into(), Value::Object(child));
             }
             (false, Some(Value::Bool(false)), None) => {
                 out.insert("additionalProperties".into(), false.into());
             }
             (false, Some(extra @ Value::Object(_)), None) => {
-                let child = self.node(extra, &[], None, &format!("{path}.*"), depth + 1);
+                let child = self.map_values(extra, defaults, path, depth);
                 out.insert("additionalProperties".into(), Value::Object(child));
             }
             (false, _, None) => {
@@ -651,6 +655,38 @@ impl<'a> Converter<'a> {
             }
         }
         copy(&flat.kw, out, &["minProperties", "maxProperties"]);
+    }
+
+    /// The schema of a map's values. helm merges a CR's entry over the
+    /// values.yaml entry of the same key (`ports.web.port` stays when a CR
+    /// sets `ports.web.expose`), so a field that any entry has a default
+    /// for is not required of the CR's entries.
+    fn map_values(
+        &mut self,
+        schema: &Value,
+        defaults: Option<&Value>,
+        path: &str,
+        depth: usize,
+    ) -> Obj {
+        let entries = defaults.and_then(Value::as_object).and_then(|m| {
+            m.values()
+                .filter(|v| v.is_object())
+                .cloned()
+                .reduce(|mut all, v| {
+                    merge_defaults(&mut all, &v, 0);
+                    all
+                })
+        });
+        self.in_map += 1;
+        let child = self.node(
+            schema,
+            &[],
+            entries.as_ref(),
+            &format!("{path}.*"),
+            depth + 1,
+        );
+        self.in_map -= 1;
+        child
     }
 
     fn array(&mut self, flat: &Flat, shapes: &[Flat], path: &str, depth: usize, out: &mut Obj) {
@@ -1086,7 +1122,8 @@ impl<'a> Converter<'a> {
         if d.is_null() {
             return;
         }
-        if let Some(chart) = defaults {
+        // in a map's values, the defaults are no one entry's
+        if let Some(chart) = defaults.filter(|_| self.in_map == 0) {
             if chart != d {
                 // a map's or list's default in the schema ({}) beside the one
                 // values.yaml fills in is the usual case, not worth a line
@@ -1114,6 +1151,23 @@ impl<'a> Converter<'a> {
                     short(d)
                 ),
             ),
+        }
+    }
+}
+
+/// Adds to `all` the fields of `more` it lacks (or has null), deeply.
+fn merge_defaults(all: &mut Value, more: &Value, depth: usize) {
+    let (Value::Object(a), Value::Object(b)) = (all, more) else {
+        return;
+    };
+    for (k, v) in b {
+        match a.get_mut(k) {
+            Some(x) if x.is_null() => *x = v.clone(),
+            Some(x) if depth < MAX_DEPTH => merge_defaults(x, v, depth + 1),
+            Some(_) => {}
+            None => {
+                a.insert(k.clone(), v.clone());
+            }
         }
     }
 }

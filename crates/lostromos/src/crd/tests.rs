@@ -724,3 +724,42 @@ fn a_branch_that_accepts_anything_keeps_the_field_open() {
     }}));
     assert_eq!(s["properties"]["x"]["type"], "integer");
 }
+
+#[test]
+fn a_field_required_in_a_map_of_defaults_is_not_required_of_the_cr() {
+    // each port requires `enabled`, and every port of values.yaml has it:
+    // a CR that changes one field of a port gets the rest from values.yaml
+    let schema = json!({"type": "object", "properties": {"ports": {
+        "type": "object",
+        "patternProperties": {".*": {
+            "type": "object", "additionalProperties": false, "required": ["enabled"],
+            "properties": {"enabled": {"type": "boolean"}, "port": {"type": "integer"},
+                           "tls": {"type": "object", "required": ["secret"], "properties": {"secret": {"type": "string"}}}},
+        }},
+    }}});
+    let g = defaults_admitted(
+        Some(schema.clone()),
+        "ports:\n  web:\n    enabled: true\n    port: 80\n  tls:\n    enabled: false\n    port: 443\n    tls: {secret: cert}\n",
+    );
+    let spec =
+        &g.document["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    let port = &spec["properties"]["ports"]["additionalProperties"];
+    assert!(port.get("required").is_none(), "{port}");
+    assert!(
+        port["properties"]["tls"].get("required").is_none(),
+        "{port}"
+    );
+    assert_eq!(
+        admits(
+            spec.as_object().unwrap(),
+            &json!({"ports": {"web": {"port": 8080}}})
+        ),
+        None
+    );
+    // without defaults for the map, its entries must say it
+    let (s, _) = conv(schema);
+    assert_eq!(
+        s["properties"]["ports"]["additionalProperties"]["required"],
+        json!(["enabled"])
+    );
+}
