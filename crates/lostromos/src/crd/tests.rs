@@ -763,3 +763,88 @@ fn a_field_required_in_a_map_of_defaults_is_not_required_of_the_cr() {
         json!(["enabled"])
     );
 }
+
+/// A schema of `n` string fields, each with a description of `len` bytes.
+fn wide_schema(n: usize, len: usize) -> String {
+    let props: serde_json::Map<String, Value> = (0..n)
+        .map(|i| {
+            let d = format!("{i} {}", "d".repeat(len));
+            (format!("f{i}"), json!({"type": "string", "description": d}))
+        })
+        .collect();
+    json!({"type": "object", "properties": props}).to_string()
+}
+
+#[test]
+fn a_large_crd_says_how_to_apply_it_and_a_huge_one_sheds_descriptions() {
+    let small = generate(
+        &names(),
+        Scope::Namespaced,
+        Layout::Spec,
+        &chart(Some(&wide_schema(10, 100)), None),
+    )
+    .unwrap();
+    assert!(small.notes.is_empty(), "{:?}", small.notes);
+    // over kubectl apply's 256 KiB annotation
+    let large = generate(
+        &names(),
+        Scope::Namespaced,
+        Layout::Spec,
+        &chart(Some(&wide_schema(300, 1000)), None),
+    )
+    .unwrap();
+    assert_eq!(large.notes.len(), 1, "{:?}", large.notes);
+    assert!(
+        large.notes[0].contains("kubectl apply --server-side"),
+        "{:?}",
+        large.notes
+    );
+    assert!(
+        large.yaml.contains("# the CRD is "),
+        "the header says it too"
+    );
+    assert!(large.document.to_string().contains("dddd"));
+    // over etcd's 1.5 MiB: the descriptions go, the fields stay
+    let huge = generate(
+        &names(),
+        Scope::Namespaced,
+        Layout::Spec,
+        &chart(Some(&wide_schema(2000, 1000)), None),
+    )
+    .unwrap();
+    assert!(
+        huge.notes[0].contains("descriptions were left out"),
+        "{:?}",
+        huge.notes
+    );
+    assert!(serde_json::to_vec(&huge.document).unwrap().len() < LAST_APPLIED_LIMIT);
+    let spec =
+        &huge.document["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    assert_eq!(spec["properties"]["f1999"], json!({"type": "string"}));
+}
+
+#[test]
+fn a_crd_too_large_to_store_even_bare_says_so() {
+    let props: serde_json::Map<String, Value> = (0..80)
+        .map(|i| {
+            let values: Vec<String> = (0..200)
+                .map(|j| format!("v{j}-{}", "e".repeat(100)))
+                .collect();
+            (format!("f{i}"), json!({"type": "string", "enum": values}))
+        })
+        .collect();
+    let schema = json!({"type": "object", "properties": props}).to_string();
+    let g = generate(
+        &names(),
+        Scope::Namespaced,
+        Layout::Spec,
+        &chart(Some(&schema), None),
+    )
+    .unwrap();
+    assert_eq!(g.notes.len(), 1, "{:?}", g.notes);
+    assert!(
+        g.notes[0].contains("will most likely refuse it"),
+        "{:?}",
+        g.notes
+    );
+}
