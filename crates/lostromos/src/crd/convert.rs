@@ -16,6 +16,7 @@ use serde_json::{json, Map, Value};
 
 use super::check;
 use super::formats::{self, Format};
+use super::intern::Interned;
 use super::Warning;
 
 pub type Obj = Map<String, Value>;
@@ -39,15 +40,16 @@ static ANY: Value = Value::Bool(true);
 /// place: a field with a default is not required of the CR, since helm merges
 /// the CR over them.
 pub fn convert(doc: &Value, at: &[&str], defaults: Option<&Value>) -> (Obj, Vec<Warning>) {
+    let doc = Interned::new(doc);
     let mut c = Converter {
-        root: doc,
+        doc: &doc,
         active: Vec::new(),
         nodes: 0,
         budget_warned: false,
         in_map: 0,
         warnings: Vec::new(),
     };
-    let mut here = doc.clone();
+    let mut here = doc.root().clone();
     let path = "spec";
     for (i, key) in at.iter().enumerate() {
         let flat = c.flatten(&here, &mut Vec::new(), false, 0);
@@ -159,7 +161,7 @@ enum ValueOnly {
 }
 
 struct Converter<'a> {
-    root: &'a Value,
+    doc: &'a Interned,
     /// `$ref`s being expanded on the way to the current node: one met again
     /// is a recursion, cut there.
     active: Vec<String>,
@@ -234,7 +236,7 @@ impl<'a> Converter<'a> {
             return f;
         }
         self.nodes += 1;
-        let o = match schema {
+        let o = match self.doc.follow(schema) {
             Value::Bool(true) => return f,
             Value::Bool(false) => {
                 f.never = true;
@@ -301,8 +303,8 @@ impl<'a> Converter<'a> {
                 "$ref {r:?} is recursive: cut here, any value accepted below"
             ));
         }
-        let root: &'a Value = self.root;
-        root.pointer(&percent_decode(pointer)).ok_or_else(|| {
+        let doc: &'a Interned = self.doc;
+        doc.pointer(&percent_decode(pointer)).ok_or_else(|| {
             format!("$ref {r:?} points to nothing in the schema: any value accepted")
         })
     }
@@ -360,9 +362,10 @@ impl<'a> Converter<'a> {
         // null branches make the node nullable
         let mut nullable = types(&flat.kw).contains("null")
             || enum_of(&flat.kw).is_some_and(|e| e.contains(&Value::Null));
+        let doc = self.doc;
         for g in &mut flat.groups {
             g.branches.retain(|b| {
-                let null = is_null_only(b);
+                let null = is_null_only(doc.follow(b));
                 nullable |= null;
                 !null
             });

@@ -10,6 +10,7 @@ pub mod check;
 pub mod convert;
 pub mod formats;
 pub mod infer;
+mod intern;
 pub mod names;
 pub mod status;
 
