@@ -1,18 +1,23 @@
 //! Without a values.schema.json: a schema inferred from values.yaml's
 //! defaults. A default's type is the field's type; a map with keys lists its
-//! fields (closed: a misspelt key is refused); an empty map, a null and an
-//! empty list say nothing about their content, so they stay open.
+//! fields (closed: a misspelt key is refused, unless values.yaml names more
+//! fields of the map in comments); an empty map, a null and an empty list
+//! say nothing about their content, so they stay open.
+
+use std::collections::BTreeSet;
 
 use serde_json::{json, Map, Value};
 
 use super::check::is_integer;
+use super::comments::{Path, ITEMS};
 use super::convert::{Obj, MAX_DEPTH};
 
 /// The schema of the values `v` holds by default. `open_keys` (the chart's
 /// subcharts, `global`) stay open at the top: their values are the
-/// subcharts' own, not listed here.
-pub fn infer(v: &Value, open_keys: &[String]) -> Obj {
-    let mut out = node(v, 0);
+/// subcharts' own, not listed here. The maps at `commented` (see
+/// [`super::comments`]) take other fields too.
+pub fn infer(v: &Value, open_keys: &[String], commented: &BTreeSet<Path>) -> Obj {
+    let mut out = node(v, 0, &mut Vec::new(), commented);
     if let Some(Value::Object(props)) = out.get_mut("properties") {
         for key in open_keys {
             if props.contains_key(key) {
@@ -34,7 +39,7 @@ fn obj(v: Value) -> Obj {
     }
 }
 
-fn node(v: &Value, depth: usize) -> Obj {
+fn node(v: &Value, depth: usize, path: &mut Path, commented: &BTreeSet<Path>) -> Obj {
     if depth > MAX_DEPTH {
         return obj(json!({"x-kubernetes-preserve-unknown-fields": true}));
     }
@@ -46,24 +51,35 @@ fn node(v: &Value, depth: usize) -> Obj {
         Value::String(_) => obj(json!({"type": "string"})),
         Value::Array(items) => {
             let mut merged: Option<Obj> = None;
+            path.push(ITEMS.into());
             for item in items {
-                let s = node(item, depth + 1);
+                let s = node(item, depth + 1, path, commented);
                 merged = Some(match merged {
                     None => s,
                     Some(m) => union(m, s),
                 });
             }
+            path.pop();
             let items = merged
                 .unwrap_or_else(|| obj(json!({"x-kubernetes-preserve-unknown-fields": true})));
             obj(json!({"type": "array", "items": items}))
         }
         Value::Object(o) if o.is_empty() => open_object(),
         Value::Object(o) => {
-            let props: Map<String, Value> = o
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::Object(node(v, depth + 1))))
-                .collect();
-            obj(json!({"type": "object", "properties": props}))
+            let mut props = Map::new();
+            for (k, v) in o {
+                path.push(k.clone());
+                props.insert(
+                    k.clone(),
+                    Value::Object(node(v, depth + 1, path, commented)),
+                );
+                path.pop();
+            }
+            let mut out = obj(json!({"type": "object", "properties": props}));
+            if commented.contains(path) {
+                out.insert("x-kubernetes-preserve-unknown-fields".into(), true.into());
+            }
+            out
         }
     }
 }
@@ -116,7 +132,7 @@ mod tests {
             "ports": [{"name": "http", "port": 80}, {"name": "tls", "port": 443, "tls": true}],
             "sub": {"a": 1},
         });
-        let s = Value::Object(infer(&v, &["sub".to_owned()]));
+        let s = Value::Object(infer(&v, &["sub".to_owned()], &BTreeSet::new()));
         let p = &s["properties"];
         assert_eq!(p["replicas"]["type"], "integer");
         assert_eq!(p["ratio"]["type"], "number");
@@ -146,7 +162,7 @@ mod tests {
         for _ in 0..60 {
             v = json!({ "a": v });
         }
-        let s = Value::Object(infer(&v, &[]));
+        let s = Value::Object(infer(&v, &[], &BTreeSet::new()));
         assert!(s
             .to_string()
             .contains("x-kubernetes-preserve-unknown-fields"));

@@ -7,6 +7,7 @@
 //! plan: the chart's files come in as text, the CRD goes out as YAML.
 
 pub mod check;
+pub mod comments;
 pub mod convert;
 pub mod formats;
 pub mod infer;
@@ -14,6 +15,7 @@ mod intern;
 pub mod names;
 pub mod status;
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use serde_json::{json, Value};
@@ -151,9 +153,26 @@ pub fn generate(
             } else {
                 Vec::new()
             };
+            // paths below where the spec sits, as the spec's
+            let commented: BTreeSet<comments::Path> = chart
+                .values
+                .as_deref()
+                .map(comments::commented_maps)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|p| {
+                    let below = at
+                        .iter()
+                        .enumerate()
+                        .all(|(i, k)| p.get(i).map(String::as_str) == Some(*k));
+                    below.then(|| p[at.len()..].to_vec())
+                })
+                .collect();
             let spec = match defaults {
-                Some(d @ Value::Object(o)) if !o.is_empty() => infer::infer(d, &subcharts),
-                _ => infer::infer(&json!({}), &[]),
+                Some(d @ Value::Object(o)) if !o.is_empty() => {
+                    infer::infer(d, &subcharts, &commented)
+                }
+                _ => infer::infer(&json!({}), &[], &BTreeSet::new()),
             };
             (spec, Vec::new(), Source::Values)
         }

@@ -848,3 +848,33 @@ fn a_crd_too_large_to_store_even_bare_says_so() {
         g.notes
     );
 }
+
+#[test]
+fn inferred_maps_take_the_fields_values_yaml_names_in_comments() {
+    let values = "\
+# nameOverride: \"\"
+controller:
+  image:
+    image: ingress/controller
+    ## repository:
+    tag: \"1.0\"
+  service:
+    type: ClusterIP
+";
+    let g = defaults_admitted(None, values);
+    let spec = g.document["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        .as_object()
+        .unwrap()
+        .clone();
+    let cr =
+        json!({"nameOverride": "x", "controller": {"image": {"repository": "r/c", "tag": "2.0"}}});
+    assert_eq!(admits(&spec, &cr), None);
+    // the known fields keep their types, and a map without such comments
+    // still refuses a misspelt field
+    assert!(admits(&spec, &json!({"controller": {"image": {"tag": 2}}})).is_some());
+    let typo = admits(
+        &spec,
+        &json!({"controller": {"service": {"tpye": "LoadBalancer"}}}),
+    );
+    assert!(typo.unwrap().contains("unknown field"));
+}
