@@ -1,10 +1,11 @@
 //! Fields values.yaml names only in comments. Charts document optional
 //! fields that way (`# nameOverride: ""`, `## repository:` beside
 //! `image:`'s keys); helm takes them like any other, so a schema inferred
-//! from values.yaml must not refuse them. This finds the maps that have
-//! such a field, by indentation: a heuristic, erring towards more maps.
+//! from values.yaml must not refuse them. This finds them and the map each
+//! belongs to, by indentation: a heuristic, erring towards more fields (a
+//! commented example's nested keys count as the map's own).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A path of keys in values.yaml; `[]` stands for a list's items.
 pub type Path = Vec<String>;
@@ -35,10 +36,10 @@ const PROSE: &[&str] = &[
     "usage",
 ];
 
-/// The maps (paths) of values.yaml `text` among whose fields a comment
-/// names another field.
-pub fn commented_maps(text: &str) -> BTreeSet<Path> {
-    let mut found = BTreeSet::new();
+/// The fields that comments of values.yaml `text` name, by the path of
+/// the map among whose fields they stand.
+pub fn commented_fields(text: &str) -> BTreeMap<Path, BTreeSet<String>> {
+    let mut found: BTreeMap<Path, BTreeSet<String>> = BTreeMap::new();
     // (indent, key) of the lines that hold the current one
     let mut stack: Vec<(usize, String)> = Vec::new();
     // the indent of a key whose value is a block scalar (`|`, `>`)
@@ -56,7 +57,7 @@ pub fn commented_maps(text: &str) -> BTreeSet<Path> {
             block = None;
         }
         if let Some(comment) = body.strip_prefix('#') {
-            if let Some(item) = commented_field(comment) {
+            if let Some((item, field)) = commented_field(comment) {
                 let mut path: Path = stack
                     .iter()
                     .filter(|(i, _)| *i < indent)
@@ -65,7 +66,7 @@ pub fn commented_maps(text: &str) -> BTreeSet<Path> {
                 if item {
                     path.push(ITEMS.into());
                 }
-                found.insert(path);
+                found.entry(path).or_default().insert(field.to_owned());
             }
             continue;
         }
@@ -103,9 +104,9 @@ pub fn commented_maps(text: &str) -> BTreeSet<Path> {
     found
 }
 
-/// Whether comment text (after `#`) is a commented-out field,
-/// `Some(true)` for one in a list item (`# - name: x`).
-fn commented_field(comment: &str) -> Option<bool> {
+/// The field a comment (its text after `#`) names, and whether it is one
+/// of a list item (`# - name: x`).
+fn commented_field(comment: &str) -> Option<(bool, &str)> {
     let c = comment.trim_start_matches('#').trim_start();
     let (item, c) = match c.strip_prefix("- ") {
         Some(rest) => (true, rest.trim_start()),
@@ -119,7 +120,7 @@ fn commented_field(comment: &str) -> Option<bool> {
         && chars.all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-' | '.' | '/'))
         && (after.is_empty() || after.starts_with([' ', '\t']))
         && !PROSE.contains(&key.to_ascii_lowercase().as_str());
-    field.then_some(item)
+    field.then_some((item, key))
 }
 
 /// The key of a `key: value` line (after its list dashes), and the value.
@@ -148,15 +149,15 @@ fn key_of(rest: &str) -> Option<(String, &str)> {
 mod tests {
     use super::*;
 
-    fn paths(text: &str) -> Vec<String> {
-        commented_maps(text)
+    fn fields(text: &str) -> Vec<String> {
+        commented_fields(text)
             .into_iter()
-            .map(|p| p.join("."))
+            .flat_map(|(p, fs)| fs.into_iter().map(move |f| format!("{}:{f}", p.join("."))))
             .collect()
     }
 
     #[test]
-    fn maps_with_commented_fields() {
+    fn fields_named_in_comments_and_their_maps() {
         let text = "\
 # nameOverride: \"\"
 controller:
@@ -179,14 +180,15 @@ extraEnv: []
   # inner: 1
 ";
         assert_eq!(
-            paths(text),
+            fields(text),
             [
-                "",
-                "controller.image",
-                "controller.ports.[]",
-                "controller.resources",
-                "extraEnv.[]",
-                "quoted.key"
+                ":nameOverride",
+                "controller.image:repository",
+                "controller.ports.[]:hostPort",
+                "controller.resources:cpu",
+                "controller.resources:limits",
+                "extraEnv.[]:name",
+                "quoted.key:inner"
             ]
         );
     }
@@ -200,7 +202,7 @@ extraEnv: []
             "a:\n  b: http://example.com # c: 1\n",
             "a:\n  # @schema type:[string, null]\n  b: 1\n",
         ] {
-            assert!(commented_maps(text).is_empty(), "{text}");
+            assert!(commented_fields(text).is_empty(), "{text}");
         }
     }
 }

@@ -1,10 +1,10 @@
 //! Without a values.schema.json: a schema inferred from values.yaml's
 //! defaults. A default's type is the field's type; a map with keys lists its
-//! fields (closed: a misspelt key is refused, unless values.yaml names more
-//! fields of the map in comments); an empty map, a null and an empty list
-//! say nothing about their content, so they stay open.
+//! fields (closed: a misspelt key is refused), and those values.yaml names
+//! in comments beside them (any value); an empty map, a null and an empty
+//! list say nothing about their content, so they stay open.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 
@@ -14,9 +14,9 @@ use super::convert::{Obj, MAX_DEPTH};
 
 /// The schema of the values `v` holds by default. `open_keys` (the chart's
 /// subcharts, `global`) stay open at the top: their values are the
-/// subcharts' own, not listed here. The maps at `commented` (see
-/// [`super::comments`]) take other fields too.
-pub fn infer(v: &Value, open_keys: &[String], commented: &BTreeSet<Path>) -> Obj {
+/// subcharts' own, not listed here. `commented` are the fields named in
+/// comments, by map (see [`super::comments`]).
+pub fn infer(v: &Value, open_keys: &[String], commented: &Commented) -> Obj {
     let mut out = node(v, 0, &mut Vec::new(), commented);
     if let Some(Value::Object(props)) = out.get_mut("properties") {
         for key in open_keys {
@@ -27,6 +27,8 @@ pub fn infer(v: &Value, open_keys: &[String], commented: &BTreeSet<Path>) -> Obj
     }
     out
 }
+
+pub type Commented = BTreeMap<Path, BTreeSet<String>>;
 
 fn open_object() -> Obj {
     obj(json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}))
@@ -39,7 +41,7 @@ fn obj(v: Value) -> Obj {
     }
 }
 
-fn node(v: &Value, depth: usize, path: &mut Path, commented: &BTreeSet<Path>) -> Obj {
+fn node(v: &Value, depth: usize, path: &mut Path, commented: &Commented) -> Obj {
     if depth > MAX_DEPTH {
         return obj(json!({"x-kubernetes-preserve-unknown-fields": true}));
     }
@@ -75,11 +77,14 @@ fn node(v: &Value, depth: usize, path: &mut Path, commented: &BTreeSet<Path>) ->
                 );
                 path.pop();
             }
-            let mut out = obj(json!({"type": "object", "properties": props}));
-            if commented.contains(path) {
-                out.insert("x-kubernetes-preserve-unknown-fields".into(), true.into());
+            for field in commented.get(path).into_iter().flatten() {
+                if !props.contains_key(field) {
+                    let any =
+                        json!({"x-kubernetes-preserve-unknown-fields": true, "nullable": true});
+                    props.insert(field.clone(), any);
+                }
             }
-            out
+            obj(json!({"type": "object", "properties": props}))
         }
     }
 }
@@ -132,7 +137,7 @@ mod tests {
             "ports": [{"name": "http", "port": 80}, {"name": "tls", "port": 443, "tls": true}],
             "sub": {"a": 1},
         });
-        let s = Value::Object(infer(&v, &["sub".to_owned()], &BTreeSet::new()));
+        let s = Value::Object(infer(&v, &["sub".to_owned()], &Commented::new()));
         let p = &s["properties"];
         assert_eq!(p["replicas"]["type"], "integer");
         assert_eq!(p["ratio"]["type"], "number");
@@ -162,7 +167,7 @@ mod tests {
         for _ in 0..60 {
             v = json!({ "a": v });
         }
-        let s = Value::Object(infer(&v, &[], &BTreeSet::new()));
+        let s = Value::Object(infer(&v, &[], &Commented::new()));
         assert!(s
             .to_string()
             .contains("x-kubernetes-preserve-unknown-fields"));

@@ -15,7 +15,6 @@ mod intern;
 pub mod names;
 pub mod status;
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 use serde_json::{json, Value};
@@ -154,25 +153,25 @@ pub fn generate(
                 Vec::new()
             };
             // paths below where the spec sits, as the spec's
-            let commented: BTreeSet<comments::Path> = chart
+            let commented: infer::Commented = chart
                 .values
                 .as_deref()
-                .map(comments::commented_maps)
+                .map(comments::commented_fields)
                 .unwrap_or_default()
                 .into_iter()
-                .filter_map(|p| {
+                .filter_map(|(p, fields)| {
                     let below = at
                         .iter()
                         .enumerate()
                         .all(|(i, k)| p.get(i).map(String::as_str) == Some(*k));
-                    below.then(|| p[at.len()..].to_vec())
+                    below.then(|| (p[at.len()..].to_vec(), fields))
                 })
                 .collect();
             let spec = match defaults {
                 Some(d @ Value::Object(o)) if !o.is_empty() => {
                     infer::infer(d, &subcharts, &commented)
                 }
-                _ => infer::infer(&json!({}), &[], &BTreeSet::new()),
+                _ => infer::infer(&json!({}), &[], &infer::Commented::new()),
             };
             (spec, Vec::new(), Source::Values)
         }

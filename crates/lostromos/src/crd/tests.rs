@@ -850,7 +850,7 @@ fn a_crd_too_large_to_store_even_bare_says_so() {
 }
 
 #[test]
-fn inferred_maps_take_the_fields_values_yaml_names_in_comments() {
+fn inferred_maps_take_the_fields_values_yaml_names_in_comments_too() {
     let values = "\
 # nameOverride: \"\"
 controller:
@@ -869,12 +869,15 @@ controller:
     let cr =
         json!({"nameOverride": "x", "controller": {"image": {"repository": "r/c", "tag": "2.0"}}});
     assert_eq!(admits(&spec, &cr), None);
-    // the known fields keep their types, and a map without such comments
-    // still refuses a misspelt field
+    // the known fields keep their types, and a misspelt field is still
+    // refused, beside commented ones too
     assert!(admits(&spec, &json!({"controller": {"image": {"tag": 2}}})).is_some());
-    let typo = admits(
-        &spec,
-        &json!({"controller": {"service": {"tpye": "LoadBalancer"}}}),
-    );
-    assert!(typo.unwrap().contains("unknown field"));
+    for typo in [
+        json!({"controller": {"service": {"tpye": "LoadBalancer"}}}),
+        json!({"controller": {"image": {"repositry": "r/c"}}}),
+        json!({"controler": {}}),
+    ] {
+        let refused = admits(&spec, &typo);
+        assert!(refused.unwrap().contains("unknown field"), "{typo}");
+    }
 }
