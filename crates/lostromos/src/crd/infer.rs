@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 
-use super::check::is_integer;
 use super::comments::{Path, ITEMS};
 use super::convert::{Obj, MAX_DEPTH};
 
@@ -48,7 +47,8 @@ fn node(v: &Value, depth: usize, path: &mut Path, commented: &Commented) -> Obj 
     match v {
         Value::Null => obj(json!({"x-kubernetes-preserve-unknown-fields": true, "nullable": true})),
         Value::Bool(_) => obj(json!({"type": "boolean"})),
-        Value::Number(_) if is_integer(v) => obj(json!({"type": "integer"})),
+        // written with a fraction or an exponent (`1.0`), it is a number
+        Value::Number(n) if n.is_i64() || n.is_u64() => obj(json!({"type": "integer"})),
         Value::Number(_) => obj(json!({"type": "number"})),
         Value::String(_) => obj(json!({"type": "string"})),
         Value::Array(items) => {

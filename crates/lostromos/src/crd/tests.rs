@@ -881,3 +881,15 @@ controller:
         assert!(refused.unwrap().contains("unknown field"), "{typo}");
     }
 }
+
+#[test]
+fn an_inferred_number_written_with_a_fraction_takes_fractions() {
+    let g = defaults_admitted(None, "ratio: 1.0\nreplicas: 1\nbig: 1e3\n");
+    let spec = g.document["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        .as_object()
+        .unwrap()
+        .clone();
+    assert_eq!(spec["properties"]["ratio"]["type"], "number");
+    assert_eq!(spec["properties"]["replicas"]["type"], "integer");
+    assert_eq!(admits(&spec, &json!({"ratio": 0.5, "big": 2.5})), None);
+}
