@@ -17,6 +17,7 @@ use serde_json::{json, Map, Value};
 use super::check;
 use super::formats::{self, Format};
 use super::intern::Interned;
+use super::re2;
 use super::Warning;
 
 pub type Obj = Map<String, Value>;
@@ -752,15 +753,15 @@ impl<'a> Converter<'a> {
         let mut weak = false;
         copy(kw, out, &["minLength", "maxLength"]);
         if let Some(Value::String(p)) = kw.get("pattern") {
-            match regex::Regex::new(p) {
-                Ok(_) => {
+            match re2::refusal(p) {
+                None => {
                     out.insert("pattern".into(), p.clone().into());
                 }
-                Err(_) => {
+                Some(why) => {
                     weak = true;
                     self.warn(
                         path,
-                        format!("pattern {p:?} is not a regular expression the API server (RE2) reads: not checked"),
+                        format!("pattern {p:?} is not a regular expression the API server (RE2) reads ({why}): not checked"),
                     );
                 }
             }

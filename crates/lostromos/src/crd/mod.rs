@@ -13,6 +13,7 @@ pub mod formats;
 pub mod infer;
 mod intern;
 pub mod names;
+pub mod re2;
 pub mod status;
 
 use std::fmt;
