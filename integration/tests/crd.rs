@@ -460,6 +460,14 @@ fn shapes_of_public_charts_admit_what_helm_takes() {
     // fraction; a misspelt field is still refused
     let spec = json!({"nameOverride": "web", "image": {"repository": "r.example.com/t/a"}, "sampling": 0.25});
     create(&t, &gi, "App", "web", spec).expect("commented fields are admitted");
+    // what goes on to Kubernetes takes what Kubernetes takes, and a list's
+    // items more than the default's fields
+    let spec = json!({
+        "resources": {"limits": {"cpu": 1, "memory": "1Gi"}},
+        "tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        "hosts": [{"host": "b.example.com", "paths": ["/"], "tlsSecret": "b-tls"}],
+    });
+    create(&t, &gi, "App", "pod", spec).expect("handed-on fields are open");
     refused(
         &t,
         &gi,

@@ -3,6 +3,15 @@
 //! fields (closed: a misspelt key is refused), and those values.yaml names
 //! in comments beside them (any value); an empty map, a null and an empty
 //! list say nothing about their content, so they stay open.
+//!
+//! Not every map is the chart's own, though. What a chart hands on to a
+//! Kubernetes object or to an application's config (`resources`,
+//! `securityContext`, a probe, labels, `config`) takes whatever that takes,
+//! and its default is an example (`requests.cpu: 100m` does not make
+//! `limits` wrong): those, known by name, accept any value. A list's items
+//! likewise accept fields its default items do not show (a toleration's,
+//! an alert receiver's). Both guesses err towards open: wrong that way, a
+//! check is lost; wrong the other way, a valid CR is refused.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,10 +49,72 @@ fn obj(v: Value) -> Obj {
     }
 }
 
+/// Fields (lowercase names) a chart hands on as they are to a Kubernetes
+/// object. A heuristic by name: a chart-own map caught here only loses its
+/// check of misspelt keys; a handed-on one missed here refuses valid CRs,
+/// so the list errs towards more.
+const HANDED_ON: &[&str] = &[
+    "lifecycle",
+    "topologyspreadconstraints",
+    "poddisruptionbudget",
+    "pdb",
+    "hostaliases",
+    "capabilities",
+    "seccompprofile",
+    "behavior",
+];
+
+/// Endings (lowercase) of such names, and of an application's config:
+/// `podSecurityContext`, `livenessProbe`, `nodeSelector`, `podAnnotations`,
+/// `extraEnv`, `initContainers`, `extraVolumeMounts`, `updateStrategy`,
+/// `dnsConfig`.
+const HANDED_ON_ENDINGS: &[&str] = &[
+    "resources",
+    "securitycontext",
+    "affinity",
+    "tolerations",
+    "probe",
+    "selector",
+    "annotations",
+    "labels",
+    "env",
+    "envfrom",
+    "envvars",
+    "environment",
+    "args",
+    "containers",
+    "sidecars",
+    "volumes",
+    "volumemounts",
+    "pullsecrets",
+    "strategy",
+    "config",
+    "configuration",
+];
+
+fn handed_on(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    HANDED_ON.contains(&k.as_str()) || HANDED_ON_ENDINGS.iter().any(|e| k.ends_with(e))
+}
+
 fn node(v: &Value, depth: usize, path: &mut Path, commented: &Commented) -> Obj {
     if depth > MAX_DEPTH {
         return obj(json!({"x-kubernetes-preserve-unknown-fields": true}));
     }
+    // a handed-on map or list takes anything; a scalar keeps its type
+    if path.last().is_some_and(|k| handed_on(k)) {
+        match v {
+            Value::Object(_) => return open_object(),
+            Value::Array(_) => {
+                let any = json!({"x-kubernetes-preserve-unknown-fields": true});
+                return obj(json!({"type": "array", "items": any}));
+            }
+            _ => {}
+        }
+    }
+    // a list's default items are examples, not the only shape: fields they
+    // do not show are fine (those they show keep their types)
+    let example = path.iter().any(|k| k == ITEMS);
     match v {
         Value::Null => obj(json!({"x-kubernetes-preserve-unknown-fields": true, "nullable": true})),
         Value::Bool(_) => obj(json!({"type": "boolean"})),
@@ -84,12 +155,17 @@ fn node(v: &Value, depth: usize, path: &mut Path, commented: &Commented) -> Obj 
                     props.insert(field.clone(), any);
                 }
             }
-            obj(json!({"type": "object", "properties": props}))
+            let mut out = obj(json!({"type": "object", "properties": props}));
+            if example {
+                out.insert("x-kubernetes-preserve-unknown-fields".into(), true.into());
+            }
+            out
         }
     }
 }
 
-/// A schema for the items of a list whose defaults differ in shape.
+/// A schema for the items of a list whose defaults differ in shape: the
+/// fields of both, open if either is.
 fn union(a: Obj, b: Obj) -> Obj {
     if a == b {
         return a;
@@ -101,9 +177,7 @@ fn union(a: Obj, b: Obj) -> Obj {
         }
         (Some("object"), Some("object")) => {
             let open = |s: &Obj| s.contains_key("x-kubernetes-preserve-unknown-fields");
-            if open(&a) || open(&b) {
-                return open_object();
-            }
+            let either_open = open(&a) || open(&b);
             let mut props = a
                 .get("properties")
                 .and_then(Value::as_object)
@@ -119,7 +193,14 @@ fn union(a: Obj, b: Obj) -> Obj {
                     props.insert(k.clone(), Value::Object(merged));
                 }
             }
-            obj(json!({"type": "object", "properties": props}))
+            let mut out = obj(json!({"type": "object"}));
+            if !props.is_empty() {
+                out.insert("properties".into(), Value::Object(props));
+            }
+            if either_open {
+                out.insert("x-kubernetes-preserve-unknown-fields".into(), true.into());
+            }
+            out
         }
         _ => obj(json!({"x-kubernetes-preserve-unknown-fields": true})),
     }
@@ -159,6 +240,107 @@ mod tests {
         assert_eq!(port["port"]["type"], "integer");
         assert_eq!(port["tls"]["type"], "boolean");
         assert_eq!(p["sub"]["x-kubernetes-preserve-unknown-fields"], true);
+    }
+
+    fn open(s: &Value) -> bool {
+        s["x-kubernetes-preserve-unknown-fields"] == true
+    }
+
+    #[test]
+    fn what_a_chart_hands_on_to_kubernetes_is_open() {
+        let v = json!({
+            "resources": {"requests": {"cpu": "100m"}},
+            "podSecurityContext": {"runAsUser": 1000},
+            "livenessProbe": {"httpGet": {"path": "/", "port": "http"}},
+            "nodeSelector": {"kubernetes.io/os": "linux"},
+            "extraEnv": [{"name": "A", "value": "1"}],
+            "controller": {"podAnnotations": {"a": "b"}, "updateStrategy": {"type": "RollingUpdate"}},
+            "config": {"log": {"level": "info"}},
+            "image": {"repository": "r/a", "tag": "1"},
+            "env": "production",
+        });
+        let s = Value::Object(infer(&v, &[], &Commented::new()));
+        let p = &s["properties"];
+        for field in [
+            "resources",
+            "podSecurityContext",
+            "livenessProbe",
+            "nodeSelector",
+            "config",
+        ] {
+            assert!(open(&p[field]), "{field}: {:#}", p[field]);
+            assert_eq!(p[field]["type"], "object", "{field}");
+            assert!(p[field].get("properties").is_none(), "{field}");
+        }
+        let c = &p["controller"]["properties"];
+        assert!(open(&c["podAnnotations"]) && open(&c["updateStrategy"]));
+        // the controller itself is the chart's own
+        assert!(!open(&p["controller"]));
+        assert_eq!(p["extraEnv"]["type"], "array");
+        assert!(open(&p["extraEnv"]["items"]));
+        assert!(p["extraEnv"]["items"].get("properties").is_none());
+        // the chart's own map stays closed; a handed-on scalar keeps its type
+        assert!(!open(&p["image"]));
+        assert_eq!(p["image"]["properties"]["tag"]["type"], "string");
+        assert_eq!(p["env"], json!({"type": "string"}));
+    }
+
+    #[test]
+    fn list_items_take_fields_their_defaults_do_not_show() {
+        let v = json!({
+            "receivers": [
+                {"name": "a", "slack": {"channel": "#a"}},
+                {"name": "b", "email": {"to": "x@example.com"}},
+                {},
+            ],
+        });
+        let s = Value::Object(infer(&v, &[], &Commented::new()));
+        let item = &s["properties"]["receivers"]["items"];
+        assert!(open(item), "{item:#}");
+        // the shown fields keep their types, from every item
+        assert_eq!(item["properties"]["name"]["type"], "string");
+        assert_eq!(
+            item["properties"]["slack"]["properties"]["channel"]["type"],
+            "string"
+        );
+        assert!(open(&item["properties"]["slack"]));
+        assert_eq!(
+            item["properties"]["email"]["properties"]["to"]["type"],
+            "string"
+        );
+    }
+
+    #[test]
+    fn handed_on_names_by_name_and_ending_any_case() {
+        for k in [
+            "resources",
+            "Resources",
+            "containerSecurityContext",
+            "readinessProbe",
+            "podAntiAffinity",
+            "commonLabels",
+            "extraVolumeMounts",
+            "initContainers",
+            "envFrom",
+            "imagePullSecrets",
+            "dnsConfig",
+            "pdb",
+        ] {
+            assert!(handed_on(k), "{k}");
+        }
+        for k in [
+            "image",
+            "service",
+            "ingress",
+            "persistence",
+            "autoscaling",
+            "replicaCount",
+            "serviceAccount",
+            "metrics",
+            "ports",
+        ] {
+            assert!(!handed_on(k), "{k}");
+        }
     }
 
     #[test]

@@ -902,3 +902,41 @@ fn an_inferred_number_written_with_a_fraction_takes_fractions() {
     assert_eq!(spec["properties"]["replicas"]["type"], "integer");
     assert_eq!(admits(&spec, &json!({"ratio": 0.5, "big": 2.5})), None);
 }
+
+#[test]
+fn inferred_fields_handed_on_to_kubernetes_and_list_items_take_more_than_the_defaults() {
+    let values = "\
+image:
+  repository: r/app
+  tag: \"1.0\"
+resources:
+  requests:
+    cpu: 100m
+tolerations:
+  - key: dedicated
+    operator: Exists
+hosts:
+  - host: a.example.com
+    paths: [/]
+";
+    let g = defaults_admitted(None, values);
+    let spec = g.document["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        .as_object()
+        .unwrap()
+        .clone();
+    let cr = json!({
+        "resources": {"limits": {"cpu": 1, "memory": "1Gi"}, "requests": {"cpu": "250m"}},
+        "tolerations": [{"key": "gpu", "operator": "Equal", "value": "x", "effect": "NoSchedule"}],
+        "hosts": [{"host": "b.example.com", "paths": ["/api"], "tlsSecret": "b-tls"}],
+    });
+    assert_eq!(admits(&spec, &cr), None);
+    // the chart's own map is still closed, and the fields the defaults show
+    // keep their types, in list items too
+    for bad in [
+        json!({"image": {"tga": "2"}}),
+        json!({"image": {"tag": 2}}),
+        json!({"hosts": [{"host": 1}]}),
+    ] {
+        assert!(admits(&spec, &bad).is_some(), "{bad}");
+    }
+}
