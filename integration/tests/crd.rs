@@ -75,8 +75,12 @@ fn every_chart_of_the_repository_becomes_an_established_crd() {
     let packaged = tempfile::tempdir().unwrap();
     let mut names = Vec::new();
     let mut yaml = String::new();
+    let mut own_defaults = Vec::new();
     for (i, (path, layout)) in charts.iter().enumerate() {
         let g = group(&t, &format!("c{i}"));
+        if *layout == "spec" {
+            own_defaults.push((g.clone(), path.clone()));
+        }
         let (out, _) = crd(&[
             "--chart",
             &path.to_string_lossy(),
@@ -119,6 +123,28 @@ fn every_chart_of_the_repository_becomes_an_established_crd() {
     yaml.push_str(&from_tgz);
     names.push(format!("things.{g}"));
     establish(&t, &yaml, &names);
+
+    // a chart's own defaults are always a valid CR
+    for (g, path) in &own_defaults {
+        let values = std::fs::read_to_string(path.join("values.yaml")).unwrap_or_default();
+        let cr = cr_yaml(&t, g, "Thing", "defaults", &values);
+        t.cluster
+            .kubectl_stdin(["create", "--dry-run=server", "-f", "-"], &cr)
+            .unwrap_or_else(|e| panic!("{}: its values.yaml is refused: {e:#}", path.display()));
+    }
+}
+
+/// A CR whose spec is `values` (YAML text, as values.yaml holds it).
+fn cr_yaml(t: &TestNs, group: &str, kind: &str, name: &str, values: &str) -> String {
+    let spec: String = values
+        .lines()
+        .filter(|l| l.trim_end() != "---")
+        .map(|l| format!("  {l}\n"))
+        .collect();
+    format!(
+        "apiVersion: {group}/v1alpha1\nkind: {kind}\nmetadata:\n  name: {name}\n  namespace: {}\nspec:\n{spec}",
+        t.ns
+    )
 }
 
 /// A CR of the generated kind, created with kubectl (strict field
@@ -380,6 +406,82 @@ fn a_2020_12_schema_with_recursion_and_one_of_is_enforced() {
     assert_eq!(cr["status"]["release"]["chart"], "schema-alerting-0.9.0");
     let values = t.released_values("main").expect("the release's values");
     assert_eq!(values["receivers"][1]["channel"], "#oncall");
+}
+
+#[test]
+fn shapes_of_public_charts_admit_what_helm_takes() {
+    let t = TestNs::new("crd-real");
+    let g = group(&t, "gw");
+    let gi = group(&t, "inf");
+    let (gateway, _) = crd(&[
+        "--chart",
+        &chart("schema-gateway"),
+        "--group",
+        &g,
+        "--kind",
+        "Gateway",
+    ]);
+    let (app, _) = crd(&[
+        "--chart",
+        &chart("inferred-commented"),
+        "--group",
+        &gi,
+        "--kind",
+        "App",
+    ]);
+    establish(
+        &t,
+        &format!("{gateway}\n---\n{app}"),
+        &[format!("gateways.{g}"), format!("apps.{gi}")],
+    );
+
+    // null where the enum allows it (the API server checks a field's own
+    // enum against null); one field of a port, the rest from values.yaml
+    let spec = json!({"log": {"format": null}, "ports": {"web": {"expose": false}}});
+    create(&t, &g, "Gateway", "edge", spec).expect("helm's values are admitted");
+    refused(
+        &t,
+        &g,
+        "Gateway",
+        json!({"log": {"format": "xml"}}),
+        "spec.log.format: Unsupported value: \"xml\"",
+    );
+    refused(
+        &t,
+        &g,
+        "Gateway",
+        json!({"ports": {"web": {"port": 0}}}),
+        "should be greater than or equal to 1",
+    );
+    // helm takes the same values
+    ready_under_lostromos(&t, &g, "Gateway", &chart("schema-gateway"), "edge");
+
+    // inferred: the fields values.yaml names in comments, a number with a
+    // fraction; a misspelt field is still refused
+    let spec = json!({"nameOverride": "web", "image": {"repository": "r.example.com/t/a"}, "sampling": 0.25});
+    create(&t, &gi, "App", "web", spec).expect("commented fields are admitted");
+    // what goes on to Kubernetes takes what Kubernetes takes, and a list's
+    // items more than the default's fields
+    let spec = json!({
+        "resources": {"limits": {"cpu": 1, "memory": "1Gi"}},
+        "tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        "hosts": [{"host": "b.example.com", "paths": ["/"], "tlsSecret": "b-tls"}],
+    });
+    create(&t, &gi, "App", "pod", spec).expect("handed-on fields are open");
+    refused(
+        &t,
+        &gi,
+        "App",
+        json!({"imagee": {}}),
+        "unknown field \"spec.imagee\"",
+    );
+    refused(
+        &t,
+        &gi,
+        "App",
+        json!({"image": {"tga": "2"}}),
+        "unknown field \"spec.image.tga\"",
+    );
 }
 
 #[test]

@@ -85,6 +85,9 @@ pub async fn crd(args: CrdArgs) -> anyhow::Result<()> {
         args.values_layout.unwrap_or_default(),
         &input,
     )?;
+    for n in &generated.notes {
+        eprintln!("warning: {n}");
+    }
     for w in &generated.warnings {
         eprintln!("warning: {w}");
     }

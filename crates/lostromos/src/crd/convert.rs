@@ -16,6 +16,8 @@ use serde_json::{json, Map, Value};
 
 use super::check;
 use super::formats::{self, Format};
+use super::intern::Interned;
+use super::re2;
 use super::Warning;
 
 pub type Obj = Map<String, Value>;
@@ -39,14 +41,16 @@ static ANY: Value = Value::Bool(true);
 /// place: a field with a default is not required of the CR, since helm merges
 /// the CR over them.
 pub fn convert(doc: &Value, at: &[&str], defaults: Option<&Value>) -> (Obj, Vec<Warning>) {
+    let doc = Interned::new(doc);
     let mut c = Converter {
-        root: doc,
+        doc: &doc,
         active: Vec::new(),
         nodes: 0,
         budget_warned: false,
+        in_map: 0,
         warnings: Vec::new(),
     };
-    let mut here = doc.clone();
+    let mut here = doc.root().clone();
     let path = "spec";
     for (i, key) in at.iter().enumerate() {
         let flat = c.flatten(&here, &mut Vec::new(), false, 0);
@@ -78,7 +82,11 @@ pub fn convert(doc: &Value, at: &[&str], defaults: Option<&Value>) -> (Obj, Vec<
         }
     }
     spec.remove("nullable");
-    (spec, c.warnings)
+    // a node met again through sibling branches says the same thing again
+    let mut seen = BTreeSet::new();
+    let mut warnings = c.warnings;
+    warnings.retain(|w| seen.insert((w.path.clone(), w.message.clone())));
+    (spec, warnings)
 }
 
 fn open_object() -> Obj {
@@ -154,12 +162,15 @@ enum ValueOnly {
 }
 
 struct Converter<'a> {
-    root: &'a Value,
+    doc: &'a Interned,
     /// `$ref`s being expanded on the way to the current node: one met again
     /// is a recursion, cut there.
     active: Vec<String>,
     nodes: usize,
     budget_warned: bool,
+    /// Inside the values of a map (additionalProperties): the defaults
+    /// there are those of all its entries at once, for `required` only.
+    in_map: usize,
     warnings: Vec<Warning>,
 }
 
@@ -226,7 +237,7 @@ impl<'a> Converter<'a> {
             return f;
         }
         self.nodes += 1;
-        let o = match schema {
+        let o = match self.doc.follow(schema) {
             Value::Bool(true) => return f,
             Value::Bool(false) => {
                 f.never = true;
@@ -293,8 +304,8 @@ impl<'a> Converter<'a> {
                 "$ref {r:?} is recursive: cut here, any value accepted below"
             ));
         }
-        let root: &'a Value = self.root;
-        root.pointer(&percent_decode(pointer)).ok_or_else(|| {
+        let doc: &'a Interned = self.doc;
+        doc.pointer(&percent_decode(pointer)).ok_or_else(|| {
             format!("$ref {r:?} points to nothing in the schema: any value accepted")
         })
     }
@@ -352,9 +363,10 @@ impl<'a> Converter<'a> {
         // null branches make the node nullable
         let mut nullable = types(&flat.kw).contains("null")
             || enum_of(&flat.kw).is_some_and(|e| e.contains(&Value::Null));
+        let doc = self.doc;
         for g in &mut flat.groups {
             g.branches.retain(|b| {
-                let null = is_null_only(b);
+                let null = is_null_only(doc.follow(b));
                 nullable |= null;
                 !null
             });
@@ -372,8 +384,15 @@ impl<'a> Converter<'a> {
             if shape_flats.len() >= MAX_SHAPES {
                 break;
             }
-            let sf = self.flatten(&s, &mut Vec::new(), true, 0);
-            if sf.open.is_some() || sf.never {
+            let mut sf = self.flatten(&s, &mut Vec::new(), true, 0);
+            if sf.never {
+                continue;
+            }
+            if let Some(why) = sf.open.take() {
+                // a branch that accepts anything (an external $ref): the
+                // node's type cannot come from the other branches
+                self.warn(path, why);
+                shape_flats.push(Flat::default());
                 continue;
             }
             shape_refs.extend(sf.refs.iter().cloned());
@@ -451,6 +470,16 @@ impl<'a> Converter<'a> {
                         push_all_of(&mut out, v);
                     }
                 }
+            }
+        }
+        if nullable {
+            // the API server checks a node's own enum even against null,
+            // which never matches it; inside allOf, null skips it
+            if let Some(Value::Array(values)) = out.remove("enum") {
+                let values: Vec<Value> = values.into_iter().filter(|v| !v.is_null()).collect();
+                let mut e = Obj::new();
+                e.insert("enum".into(), values.into());
+                push_all_of(&mut out, e);
             }
         }
         self.default(&flat.kw, defaults, path, &mut out);
@@ -588,14 +617,14 @@ impl<'a> Converter<'a> {
                 } else {
                     json!({ "anyOf": schemas })
                 };
-                let child = self.node(&schema, &[], None, &format!("{path}.*"), depth + 1);
+                let child = self.map_values(&schema, defaults, path, depth);
                 out.insert("additionalProperties".into(), Value::Object(child));
             }
             (false, Some(Value::Bool(false)), None) => {
                 out.insert("additionalProperties".into(), false.into());
             }
             (false, Some(extra @ Value::Object(_)), None) => {
-                let child = self.node(extra, &[], None, &format!("{path}.*"), depth + 1);
+                let child = self.map_values(extra, defaults, path, depth);
                 out.insert("additionalProperties".into(), Value::Object(child));
             }
             (false, _, None) => {
@@ -605,11 +634,23 @@ impl<'a> Converter<'a> {
 
         if let Some(req) = flat.kw.get("required").and_then(Value::as_array) {
             let (kept, defaulted) = split_required(req, defaults);
-            if !defaulted.is_empty() {
+            // helm merges the CR over values.yaml, so a defaulted field is
+            // always there; unless a CR's null, kept where the field is
+            // nullable, removes it
+            let nullable: Vec<&String> = defaulted
+                .iter()
+                .filter(|k| {
+                    out.get("properties")
+                        .and_then(|p| p.get(k.as_str()))
+                        .and_then(|p| p.get("nullable"))
+                        == Some(&Value::Bool(true))
+                })
+                .collect();
+            if !nullable.is_empty() {
                 self.warn(
                     path,
                     format!(
-                        "required {defaulted:?}: not required of the CR, since values.yaml has defaults for them (helm still checks the merged values)"
+                        "required {nullable:?}: not required of the CR (values.yaml has defaults), but a CR's null removes the default: not checked"
                     ),
                 );
             }
@@ -618,6 +659,38 @@ impl<'a> Converter<'a> {
             }
         }
         copy(&flat.kw, out, &["minProperties", "maxProperties"]);
+    }
+
+    /// The schema of a map's values. helm merges a CR's entry over the
+    /// values.yaml entry of the same key (`ports.web.port` stays when a CR
+    /// sets `ports.web.expose`), so a field that any entry has a default
+    /// for is not required of the CR's entries.
+    fn map_values(
+        &mut self,
+        schema: &Value,
+        defaults: Option<&Value>,
+        path: &str,
+        depth: usize,
+    ) -> Obj {
+        let entries = defaults.and_then(Value::as_object).and_then(|m| {
+            m.values()
+                .filter(|v| v.is_object())
+                .cloned()
+                .reduce(|mut all, v| {
+                    merge_defaults(&mut all, &v, 0);
+                    all
+                })
+        });
+        self.in_map += 1;
+        let child = self.node(
+            schema,
+            &[],
+            entries.as_ref(),
+            &format!("{path}.*"),
+            depth + 1,
+        );
+        self.in_map -= 1;
+        child
     }
 
     fn array(&mut self, flat: &Flat, shapes: &[Flat], path: &str, depth: usize, out: &mut Obj) {
@@ -680,15 +753,15 @@ impl<'a> Converter<'a> {
         let mut weak = false;
         copy(kw, out, &["minLength", "maxLength"]);
         if let Some(Value::String(p)) = kw.get("pattern") {
-            match regex::Regex::new(p) {
-                Ok(_) => {
+            match re2::refusal(p) {
+                None => {
                     out.insert("pattern".into(), p.clone().into());
                 }
-                Err(_) => {
+                Some(why) => {
                     weak = true;
                     self.warn(
                         path,
-                        format!("pattern {p:?} is not a regular expression the API server (RE2) reads: not checked"),
+                        format!("pattern {p:?} is not a regular expression the API server (RE2) reads ({why}): not checked"),
                     );
                 }
             }
@@ -1053,14 +1126,21 @@ impl<'a> Converter<'a> {
         if d.is_null() {
             return;
         }
-        if let Some(chart) = defaults {
+        // in a map's values, the defaults are no one entry's
+        if let Some(chart) = defaults.filter(|_| self.in_map == 0) {
             if chart != d {
-                self.warn(
-                    path,
-                    format!(
-                        "default {d} dropped: values.yaml has {chart}, which is what helm uses"
-                    ),
-                );
+                // a map's or list's default in the schema ({}) beside the one
+                // values.yaml fills in is the usual case, not worth a line
+                if !(is_container(chart) && is_container(d)) {
+                    self.warn(
+                        path,
+                        format!(
+                            "default {} dropped: values.yaml has {}, which is what helm uses",
+                            short(d),
+                            short(chart)
+                        ),
+                    );
+                }
                 return;
             }
         }
@@ -1071,10 +1151,44 @@ impl<'a> Converter<'a> {
             Some(why) => self.warn(
                 path,
                 format!(
-                    "default {d} dropped: it does not fit the schema the CRD can check ({why})"
+                    "default {} dropped: it does not fit the schema the CRD can check ({why})",
+                    short(d)
                 ),
             ),
         }
+    }
+}
+
+/// Adds to `all` the fields of `more` it lacks (or has null), deeply.
+fn merge_defaults(all: &mut Value, more: &Value, depth: usize) {
+    let (Value::Object(a), Value::Object(b)) = (all, more) else {
+        return;
+    };
+    for (k, v) in b {
+        match a.get_mut(k) {
+            Some(x) if x.is_null() => *x = v.clone(),
+            Some(x) if depth < MAX_DEPTH => merge_defaults(x, v, depth + 1),
+            Some(_) => {}
+            None => {
+                a.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+fn is_container(v: &Value) -> bool {
+    v.is_object() || v.is_array()
+}
+
+/// Longest value a warning quotes in full.
+const SHORT: usize = 60;
+
+/// `v` as JSON, cut to a warning's length.
+fn short(v: &Value) -> String {
+    let text = v.to_string();
+    match text.char_indices().nth(SHORT) {
+        None => text,
+        Some((cut, _)) => format!("{}…", &text[..cut]),
     }
 }
 

@@ -7,10 +7,13 @@
 //! plan: the chart's files come in as text, the CRD goes out as YAML.
 
 pub mod check;
+pub mod comments;
 pub mod convert;
 pub mod formats;
 pub mod infer;
+mod intern;
 pub mod names;
+pub mod re2;
 pub mod status;
 
 use std::fmt;
@@ -62,9 +65,18 @@ pub struct ChartInput {
 pub struct Generated {
     pub document: Value,
     pub warnings: Vec<Warning>,
+    /// What to know about the CRD as a whole (its size), not about a field.
+    pub notes: Vec<String>,
     /// Comment header, then the CRD as YAML.
     pub yaml: String,
 }
+
+/// `kubectl apply` (client-side) copies the whole object into an
+/// annotation, and an object's annotations may hold 256 KiB in all.
+pub const LAST_APPLIED_LIMIT: usize = 256 * 1024;
+/// etcd's default request limit (`--max-request-bytes`): a larger object
+/// cannot be stored.
+pub const STORE_LIMIT: usize = 3 * 512 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CrdError {
@@ -141,9 +153,26 @@ pub fn generate(
             } else {
                 Vec::new()
             };
+            // paths below where the spec sits, as the spec's
+            let commented: infer::Commented = chart
+                .values
+                .as_deref()
+                .map(comments::commented_fields)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(p, fields)| {
+                    let below = at
+                        .iter()
+                        .enumerate()
+                        .all(|(i, k)| p.get(i).map(String::as_str) == Some(*k));
+                    below.then(|| (p[at.len()..].to_vec(), fields))
+                })
+                .collect();
             let spec = match defaults {
-                Some(d @ Value::Object(o)) if !o.is_empty() => infer::infer(d, &subcharts),
-                _ => infer::infer(&json!({}), &[]),
+                Some(d @ Value::Object(o)) if !o.is_empty() => {
+                    infer::infer(d, &subcharts, &commented)
+                }
+                _ => infer::infer(&json!({}), &[], &infer::Commented::new()),
             };
             (spec, Vec::new(), Source::Values)
         }
@@ -160,14 +189,96 @@ pub fn generate(
     if spec_required(&root) {
         root["required"] = json!(["spec"]);
     }
-    let document = document(names, scope, &chart_id, root);
+    let mut document = document(names, scope, &chart_id, root);
+    let notes = fit(&mut document);
     let yaml = serde_saphyr::to_string(&document).map_err(|e| CrdError::Yaml(e.to_string()))?;
-    let header = header(chart, layout, source, warnings.len());
+    let mut header = header(chart, layout, source, warnings.len());
+    for n in &notes {
+        header.push_str(&format!("# {n}\n"));
+    }
     Ok(Generated {
         document,
         warnings,
+        notes,
         yaml: format!("{header}{yaml}"),
     })
+}
+
+/// Bytes of `v` as the API server receives it (compact JSON).
+fn json_size(v: &Value) -> usize {
+    serde_json::to_vec(v).map_or(0, |b| b.len())
+}
+
+/// Keeps the CRD storable: past etcd's limit its schema's descriptions go
+/// (they are the bulk of a large schema; `kubectl explain` loses them).
+/// Says what a large CRD needs.
+fn fit(document: &mut Value) -> Vec<String> {
+    let kib = |n: usize| n.div_ceil(1024);
+    let mut notes = Vec::new();
+    let mut size = json_size(document);
+    if size > STORE_LIMIT {
+        let before = size;
+        if let Some(schema) = document.pointer_mut("/spec/versions/0/schema/openAPIV3Schema") {
+            strip_descriptions(schema, 0);
+        }
+        size = json_size(document);
+        if size <= STORE_LIMIT {
+            notes.push(format!(
+                "the CRD was {} KiB, over etcd's default limit of {} KiB for an object: its schema's descriptions were left out ({} KiB now)",
+                kib(before),
+                kib(STORE_LIMIT),
+                kib(size)
+            ));
+        }
+    }
+    if size > STORE_LIMIT {
+        notes.push(format!(
+            "the CRD is {} KiB even without descriptions, over etcd's default limit of {} KiB for an object: the API server will most likely refuse it; fix: give the chart's large fields a simpler schema",
+            kib(size),
+            kib(STORE_LIMIT)
+        ));
+    } else if size + 1024 > LAST_APPLIED_LIMIT {
+        notes.push(format!(
+            "the CRD is {} KiB: too large for `kubectl apply`, whose last-applied annotation holds {} KiB; apply it with `kubectl apply --server-side` or `kubectl create`",
+            kib(size),
+            kib(LAST_APPLIED_LIMIT)
+        ));
+    }
+    notes
+}
+
+/// Removes `description` from every schema node (not from a property
+/// named `description`).
+fn strip_descriptions(schema: &mut Value, depth: usize) {
+    let Value::Object(o) = schema else {
+        return;
+    };
+    if depth > 2 * convert::MAX_DEPTH + 16 {
+        return;
+    }
+    if o.get("description").is_some_and(Value::is_string) {
+        o.remove("description");
+    }
+    for (k, v) in o.iter_mut() {
+        match k.as_str() {
+            "properties" => {
+                if let Value::Object(props) = v {
+                    for p in props.values_mut() {
+                        strip_descriptions(p, depth + 1);
+                    }
+                }
+            }
+            "items" | "additionalProperties" | "not" => strip_descriptions(v, depth + 1),
+            "allOf" | "anyOf" | "oneOf" => {
+                if let Value::Array(list) = v {
+                    for b in list {
+                        strip_descriptions(b, depth + 1);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 fn spec_required(root: &Value) -> bool {

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::check::validate;
+use super::check::{admits, validate};
 use super::convert::convert;
 use super::*;
 
@@ -388,11 +388,23 @@ fn null_in_type_enum_or_branch_is_nullable() {
     assert_eq!(p["storageClass"]["type"], "string");
     assert_eq!(p["storageClass"]["nullable"], true);
     assert_eq!(p["storageClass"]["allOf"], json!([{"minLength": 1}]));
+    // the API server checks a node's own enum against null too (and null
+    // never matches it): the enum is checked from allOf, which null skips
     assert_eq!(
         p["size"],
-        json!({"type": "string", "enum": ["small", "large", null], "nullable": true})
+        json!({"type": "string", "allOf": [{"enum": ["small", "large"]}], "nullable": true})
     );
     assert!(accepts(&p["size"], Value::Null));
+    assert!(!accepts(&p["size"], json!("medium")));
+    // type [string, null] beside an enum with null: the same
+    let (s, _) = conv(json!({"type": "object", "properties": {
+        "format": {"type": ["string", "null"], "enum": ["common", "json", null], "default": "common"},
+    }}));
+    let format = &s["properties"]["format"];
+    assert!(format.get("enum").is_none(), "{format}");
+    assert_eq!(format["allOf"], json!([{"enum": ["common", "json"]}]));
+    assert_eq!(format["default"], "common");
+    assert!(admits(s.as_object().unwrap(), &json!({"format": null})).is_none());
 }
 
 #[test]
@@ -426,8 +438,17 @@ fn unique_items_tuples_and_unsupported_keywords_warn() {
 fn patterns_the_api_server_cannot_read_are_dropped() {
     let (s, w) = conv(json!({"type": "object", "properties": {
         "name": {"type": "string", "pattern": "^(?!kube-).*$"},
+        // Rust's regex reads these, Go's does not: the API server would
+        // refuse the whole CRD
+        "text": {"type": "string", "pattern": "^[^\\u0000-\\u001F]*$"},
+        "spaced": {"type": "string", "pattern": "(?x) ^ a $"},
+        "kept": {"type": "string", "pattern": "^[^\\x00-\\x1F]*$"},
     }}));
-    assert!(s["properties"]["name"].get("pattern").is_none());
+    for field in ["name", "text", "spaced"] {
+        assert!(s["properties"][field].get("pattern").is_none(), "{field}");
+    }
+    assert_eq!(s["properties"]["kept"]["pattern"], "^[^\\x00-\\x1F]*$");
+    assert!(warned(&w, "spec.text: pattern"), "{w:?}");
     assert!(
         warned(&w, "not a regular expression the API server (RE2) reads"),
         "{w:?}"
@@ -468,7 +489,38 @@ fn required_fields_with_chart_defaults_are_not_required_of_the_cr() {
     let defaults = json!({"name": "unnamed"});
     let (spec, w) = convert(&schema, &[], Some(&defaults));
     assert_eq!(spec["required"], json!(["token"]));
-    assert!(w[0].to_string().contains("required [\"name\"]"), "{w:?}");
+    // helm merges the CR over values.yaml: the default is always there
+    assert!(w.is_empty(), "{w:?}");
+    // unless a CR's null removes it, which a nullable field lets through
+    let schema = json!({"type": "object", "required": ["name"],
+        "properties": {"name": {"type": ["string", "null"]}}});
+    let (spec, w) = convert(&schema, &[], Some(&defaults));
+    assert!(spec.get("required").is_none());
+    assert!(
+        w[0].to_string()
+            .contains("spec: required [\"name\"]: not required of the CR (values.yaml has defaults), but a CR's null removes the default"),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn warnings_about_defaults_are_short_and_said_once() {
+    let long = "x".repeat(500);
+    let schema = json!({"type": "object", "properties": {
+        "security": {"type": "object", "default": {}, "properties": {"runAsUser": {"type": "integer"}}},
+        "config": {"type": "string", "default": ""},
+        "mode": {"type": "string", "anyOf": [
+            {"$ref": "https://schemas.example/a.json"}, {"$ref": "https://schemas.example/a.json"}]},
+    }});
+    let defaults = json!({"security": {"runAsUser": 1000}, "config": long});
+    let (_, w) = convert(&schema, &[], Some(&defaults));
+    let w: Vec<String> = w.iter().map(ToString::to_string).collect();
+    // a map's `{}` beside the map values.yaml fills in: nothing to say
+    assert!(!warned(&w, "spec.security"), "{w:?}");
+    let config = w.iter().find(|w| w.starts_with("spec.config:")).unwrap();
+    assert!(config.len() < 200 && config.contains("xxx…"), "{config}");
+    let outside = |w: &&String| w.starts_with("spec.mode:") && w.contains("points outside");
+    assert_eq!(w.iter().filter(outside).count(), 1, "{w:?}");
 }
 
 #[test]
@@ -615,4 +667,276 @@ fn bad_input_is_a_clear_error() {
         &chart(Some(&deep), None)
     )
     .is_err());
+}
+
+/// Generates the CRD of a chart with `schema` and `values` (values.yaml),
+/// and checks the property every generated CRD must have: the chart's own
+/// defaults, as a CR's spec, are admitted.
+fn defaults_admitted(schema: Option<Value>, values: &str) -> Generated {
+    let schema = schema.map(|s| s.to_string());
+    let g = generate(
+        &names(),
+        Scope::Namespaced,
+        Layout::Spec,
+        &chart(schema.as_deref(), Some(values)),
+    )
+    .unwrap();
+    let spec =
+        &g.document["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    let v: Value = serde_saphyr::from_str(values).unwrap();
+    assert_eq!(admits(spec.as_object().unwrap(), &v), None, "{spec:#}");
+    g
+}
+
+#[test]
+fn a_null_default_of_a_nullable_enum_is_admitted() {
+    defaults_admitted(
+        Some(
+            json!({"type": "object", "properties": {"log": {"type": "object", "properties": {
+                "format": {"type": ["string", "null"], "enum": ["common", "json", null], "default": "common"},
+                "level": {"enum": ["info", "debug", null]},
+            }}}}),
+        ),
+        "log:\n  format: null\n  level: ~\n",
+    );
+}
+
+#[test]
+fn a_branch_that_accepts_anything_keeps_the_field_open() {
+    // anyOf [an external $ref, a boolean]: an integer is fine by the first
+    let g = defaults_admitted(
+        Some(json!({"type": "object", "properties": {"hostPort": {
+            "type": "object",
+            "patternProperties": {"^.*$": {"anyOf": [
+                {"$ref": "https://schemas.example/core.json#/definitions/port"},
+                {"type": "boolean"},
+            ]}},
+        }}})),
+        "hostPort:\n  enable: false\n  http: 80\n",
+    );
+    let spec =
+        &g.document["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    assert_eq!(
+        spec["properties"]["hostPort"]["additionalProperties"],
+        json!({"x-kubernetes-preserve-unknown-fields": true})
+    );
+    assert!(
+        g.warnings
+            .iter()
+            .any(|w| w.path == "spec.hostPort.*" && w.message.contains("points outside")),
+        "{:?}",
+        g.warnings
+    );
+    // a branch that allows nothing (`false`) gives no type
+    let (s, _) = conv(json!({"type": "object", "properties": {
+        "x": {"anyOf": [false, {"type": "integer"}]},
+    }}));
+    assert_eq!(s["properties"]["x"]["type"], "integer");
+}
+
+#[test]
+fn a_field_required_in_a_map_of_defaults_is_not_required_of_the_cr() {
+    // each port requires `enabled`, and every port of values.yaml has it:
+    // a CR that changes one field of a port gets the rest from values.yaml
+    let schema = json!({"type": "object", "properties": {"ports": {
+        "type": "object",
+        "patternProperties": {".*": {
+            "type": "object", "additionalProperties": false, "required": ["enabled"],
+            "properties": {"enabled": {"type": "boolean"}, "port": {"type": "integer"},
+                           "tls": {"type": "object", "required": ["secret"], "properties": {"secret": {"type": "string"}}}},
+        }},
+    }}});
+    let g = defaults_admitted(
+        Some(schema.clone()),
+        "ports:\n  web:\n    enabled: true\n    port: 80\n  tls:\n    enabled: false\n    port: 443\n    tls: {secret: cert}\n",
+    );
+    let spec =
+        &g.document["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    let port = &spec["properties"]["ports"]["additionalProperties"];
+    assert!(port.get("required").is_none(), "{port}");
+    assert!(
+        port["properties"]["tls"].get("required").is_none(),
+        "{port}"
+    );
+    assert_eq!(
+        admits(
+            spec.as_object().unwrap(),
+            &json!({"ports": {"web": {"port": 8080}}})
+        ),
+        None
+    );
+    // without defaults for the map, its entries must say it
+    let (s, _) = conv(schema);
+    assert_eq!(
+        s["properties"]["ports"]["additionalProperties"]["required"],
+        json!(["enabled"])
+    );
+}
+
+/// A schema of `n` string fields, each with a description of `len` bytes.
+fn wide_schema(n: usize, len: usize) -> String {
+    let props: serde_json::Map<String, Value> = (0..n)
+        .map(|i| {
+            let d = format!("{i} {}", "d".repeat(len));
+            (format!("f{i}"), json!({"type": "string", "description": d}))
+        })
+        .collect();
+    json!({"type": "object", "properties": props}).to_string()
+}
+
+#[test]
+fn a_large_crd_says_how_to_apply_it_and_a_huge_one_sheds_descriptions() {
+    let small = generate(
+        &names(),
+        Scope::Namespaced,
+        Layout::Spec,
+        &chart(Some(&wide_schema(10, 100)), None),
+    )
+    .unwrap();
+    assert!(small.notes.is_empty(), "{:?}", small.notes);
+    // over kubectl apply's 256 KiB annotation
+    let large = generate(
+        &names(),
+        Scope::Namespaced,
+        Layout::Spec,
+        &chart(Some(&wide_schema(300, 1000)), None),
+    )
+    .unwrap();
+    assert_eq!(large.notes.len(), 1, "{:?}", large.notes);
+    assert!(
+        large.notes[0].contains("kubectl apply --server-side"),
+        "{:?}",
+        large.notes
+    );
+    assert!(
+        large.yaml.contains("# the CRD is "),
+        "the header says it too"
+    );
+    assert!(large.document.to_string().contains("dddd"));
+    // over etcd's 1.5 MiB: the descriptions go, the fields stay
+    let huge = generate(
+        &names(),
+        Scope::Namespaced,
+        Layout::Spec,
+        &chart(Some(&wide_schema(2000, 1000)), None),
+    )
+    .unwrap();
+    assert!(
+        huge.notes[0].contains("descriptions were left out"),
+        "{:?}",
+        huge.notes
+    );
+    assert!(serde_json::to_vec(&huge.document).unwrap().len() < LAST_APPLIED_LIMIT);
+    let spec =
+        &huge.document["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    assert_eq!(spec["properties"]["f1999"], json!({"type": "string"}));
+}
+
+#[test]
+fn a_crd_too_large_to_store_even_bare_says_so() {
+    let props: serde_json::Map<String, Value> = (0..80)
+        .map(|i| {
+            let values: Vec<String> = (0..200)
+                .map(|j| format!("v{j}-{}", "e".repeat(100)))
+                .collect();
+            (format!("f{i}"), json!({"type": "string", "enum": values}))
+        })
+        .collect();
+    let schema = json!({"type": "object", "properties": props}).to_string();
+    let g = generate(
+        &names(),
+        Scope::Namespaced,
+        Layout::Spec,
+        &chart(Some(&schema), None),
+    )
+    .unwrap();
+    assert_eq!(g.notes.len(), 1, "{:?}", g.notes);
+    assert!(
+        g.notes[0].contains("will most likely refuse it"),
+        "{:?}",
+        g.notes
+    );
+}
+
+#[test]
+fn inferred_maps_take_the_fields_values_yaml_names_in_comments_too() {
+    let values = "\
+# nameOverride: \"\"
+controller:
+  image:
+    image: ingress/controller
+    ## repository:
+    tag: \"1.0\"
+  service:
+    type: ClusterIP
+";
+    let g = defaults_admitted(None, values);
+    let spec = g.document["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        .as_object()
+        .unwrap()
+        .clone();
+    let cr =
+        json!({"nameOverride": "x", "controller": {"image": {"repository": "r/c", "tag": "2.0"}}});
+    assert_eq!(admits(&spec, &cr), None);
+    // the known fields keep their types, and a misspelt field is still
+    // refused, beside commented ones too
+    assert!(admits(&spec, &json!({"controller": {"image": {"tag": 2}}})).is_some());
+    for typo in [
+        json!({"controller": {"service": {"tpye": "LoadBalancer"}}}),
+        json!({"controller": {"image": {"repositry": "r/c"}}}),
+        json!({"controler": {}}),
+    ] {
+        let refused = admits(&spec, &typo);
+        assert!(refused.unwrap().contains("unknown field"), "{typo}");
+    }
+}
+
+#[test]
+fn an_inferred_number_written_with_a_fraction_takes_fractions() {
+    let g = defaults_admitted(None, "ratio: 1.0\nreplicas: 1\nbig: 1e3\n");
+    let spec = g.document["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        .as_object()
+        .unwrap()
+        .clone();
+    assert_eq!(spec["properties"]["ratio"]["type"], "number");
+    assert_eq!(spec["properties"]["replicas"]["type"], "integer");
+    assert_eq!(admits(&spec, &json!({"ratio": 0.5, "big": 2.5})), None);
+}
+
+#[test]
+fn inferred_fields_handed_on_to_kubernetes_and_list_items_take_more_than_the_defaults() {
+    let values = "\
+image:
+  repository: r/app
+  tag: \"1.0\"
+resources:
+  requests:
+    cpu: 100m
+tolerations:
+  - key: dedicated
+    operator: Exists
+hosts:
+  - host: a.example.com
+    paths: [/]
+";
+    let g = defaults_admitted(None, values);
+    let spec = g.document["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        .as_object()
+        .unwrap()
+        .clone();
+    let cr = json!({
+        "resources": {"limits": {"cpu": 1, "memory": "1Gi"}, "requests": {"cpu": "250m"}},
+        "tolerations": [{"key": "gpu", "operator": "Equal", "value": "x", "effect": "NoSchedule"}],
+        "hosts": [{"host": "b.example.com", "paths": ["/api"], "tlsSecret": "b-tls"}],
+    });
+    assert_eq!(admits(&spec, &cr), None);
+    // the chart's own map is still closed, and the fields the defaults show
+    // keep their types, in list items too
+    for bad in [
+        json!({"image": {"tga": "2"}}),
+        json!({"image": {"tag": 2}}),
+        json!({"hosts": [{"host": 1}]}),
+    ] {
+        assert!(admits(&spec, &bad).is_some(), "{bad}");
+    }
 }

@@ -1,5 +1,6 @@
-//! A chart's own files read without helm: `Chart.yaml`, `values.yaml` and
-//! `values.schema.json` at the top of a chart directory or a packaged chart
+//! A chart's own files read without helm: `Chart.yaml`, `values.yaml`,
+//! `values.schema.json` and `requirements.yaml` (a v1 chart's
+//! dependencies) at the top of a chart directory or a packaged chart
 //! (`.tgz`, read with the `tar` and `flate2` crates).
 
 use std::io::Read;
@@ -16,6 +17,7 @@ pub struct ChartFiles {
     pub chart_yaml: Option<String>,
     pub values_yaml: Option<String>,
     pub values_schema: Option<String>,
+    pub requirements_yaml: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,8 +69,16 @@ impl ChartFiles {
             .and_then(|t| serde_saphyr::from_str(t).ok())
             .unwrap_or(Value::Null);
         let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+        // a v1 chart (helm 2's) lists them in requirements.yaml; helm 3 and 4
+        // still install such charts with their subcharts
+        let requirements: Value = self
+            .requirements_yaml
+            .as_deref()
+            .and_then(|t| serde_saphyr::from_str(t).ok())
+            .unwrap_or(Value::Null);
         let subcharts = v
             .get("dependencies")
+            .or_else(|| requirements.get("dependencies"))
             .and_then(Value::as_array)
             .map(|deps| {
                 deps.iter()
@@ -93,12 +103,18 @@ impl ChartFiles {
             "Chart.yaml" => self.chart_yaml = Some(text),
             "values.yaml" => self.values_yaml = Some(text),
             "values.schema.json" => self.values_schema = Some(text),
+            "requirements.yaml" => self.requirements_yaml = Some(text),
             _ => {}
         }
     }
 }
 
-const WANTED: &[&str] = &["Chart.yaml", "values.yaml", "values.schema.json"];
+const WANTED: &[&str] = &[
+    "Chart.yaml",
+    "values.yaml",
+    "values.schema.json",
+    "requirements.yaml",
+];
 
 fn read_dir(dir: &Path) -> Result<ChartFiles, ChartFilesError> {
     let mut files = ChartFiles::default();
@@ -211,6 +227,25 @@ mod tests {
         let files = ChartFiles::read(&tgz).unwrap();
         assert_eq!(files.values_yaml.as_deref(), Some("a: 1\n"));
         assert_eq!(files.meta().name, "demo");
+    }
+
+    #[test]
+    fn a_v1_chart_lists_its_subcharts_in_requirements_yaml() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("old");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("Chart.yaml"),
+            "apiVersion: v1\nname: old\nversion: 1.0.0\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("requirements.yaml"),
+            "dependencies:\n- name: kube-state-metrics\n  alias: ksm\n- name: redis\n",
+        )
+        .unwrap();
+        let meta = ChartFiles::read(&dir).unwrap().meta();
+        assert_eq!(meta.subcharts, ["ksm", "redis"]);
     }
 
     #[test]
