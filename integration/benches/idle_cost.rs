@@ -26,7 +26,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use integration::measure::{children_cpu_secs, cpu_secs, rss_kib, smaps_kib};
+use integration::measure::{children_cpu_secs, cpu_secs, load_average, rss_kib, smaps_kib};
 use integration::{
     chart, dhat, helm_binary, ready_widgets, repo_root, wait_for, Lostromos, TestNs,
 };
@@ -232,6 +232,7 @@ fn main() {
     let lostromos_writes = writes(&api_before, &api_requests(&t));
     let installs = l.helm_calls().len();
     let rss_busy = rss_kib(pid);
+    let load_at_installs = load_average();
     let anon_busy = smaps_kib(pid, "Anonymous:");
     let profiles = repo_root().join("target/dhat");
     if dhat() {
@@ -258,8 +259,9 @@ fn main() {
         l.heap_profile(&profiles.join(format!("idle-{n}-restart.json")));
     }
     println!(
-        "bench: N={n}, C={c}, chart integration/charts/configmap, helm {}",
-        integration::helm_major()
+        "bench: N={n}, C={c}, chart integration/charts/configmap, helm {}, load average {:.2} at the end of the installs",
+        integration::helm_major(),
+        load_at_installs
     );
     println!(
         "bench: lostromos RSS: {:.1} MiB after the installs, {:.1} MiB after the restart (anonymous: {:.1} and {:.1} MiB; the rest is the binary's own pages)",

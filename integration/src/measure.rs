@@ -48,3 +48,12 @@ pub fn cpu_secs(pid: u32) -> f64 {
 pub fn children_cpu_secs(pid: u32) -> f64 {
     stat_ticks(pid, [16, 17])
 }
+
+/// The machine's 1-minute load average, from /proc/loadavg (0 when unreadable):
+/// printed beside timings so a loaded run is known as one.
+pub fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
+}
