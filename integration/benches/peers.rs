@@ -37,6 +37,8 @@ const LONG: Duration = Duration::from_secs(3600);
 /// re-check of every CR: one line per decision.
 const LOSTROMOS_LOG: &str = "info,kube=warn,lostromos::reconcile=debug";
 const CHART: &str = "configmap";
+/// helm-operator's (controller-runtime's) count of reconciles.
+const RECONCILES: &str = "controller_runtime_reconcile_total";
 
 fn name(i: usize) -> String {
     format!("b-{i:04}")
@@ -103,6 +105,10 @@ struct Figures {
     idle_rss_mib: Option<f64>,
     idle_cpu_s: Option<f64>,
     idle_apiserver_cpu_s: Option<f64>,
+    /// Reconciles the controller ran in the idle minute.
+    idle_reconciles: Option<f64>,
+    /// The machine's load average (1 min) when the run started and ended.
+    load: String,
     recheck_s: Option<f64>,
     recheck_cpu_s: Option<f64>,
     /// helm processes (Lostrómos) or reconciles (helm-operator) of the re-check.
@@ -175,6 +181,7 @@ fn check_changed_values(t: &TestNs, release: &str) {
 }
 
 fn run_lostromos(n: usize) -> Figures {
+    let load_start = load();
     let cluster = Cluster::start().expect("a control plane");
     let t = TestNs::on(&cluster, "peers-lostromos");
     let watch = ReleaseWatch::start(&t);
@@ -202,7 +209,9 @@ fn run_lostromos(n: usize) -> Figures {
     let install_helms = l.helm_calls().len();
     let peak = peak_rss_kib(pid);
 
+    let reconciles = lostromos_reconciles(&l);
     let (idle_cpu_s, idle_apiserver_cpu_s) = idle(pid, &cluster);
+    let idle_reconciles = lostromos_reconciles(&l) - reconciles;
     let idle_rss = rss_kib(pid);
 
     l.kill();
@@ -228,6 +237,8 @@ fn run_lostromos(n: usize) -> Figures {
         idle_rss_mib: Some(mib(idle_rss)),
         idle_cpu_s: Some(idle_cpu_s),
         idle_apiserver_cpu_s: Some(idle_apiserver_cpu_s),
+        idle_reconciles: Some(idle_reconciles),
+        load: format!("{load_start} → {}", load()),
         recheck_s: Some(recheck_s),
         recheck_cpu_s: Some(recheck_cpu_s),
         recheck_work: Some(format!("{recheck_helms} helm processes")),
@@ -236,6 +247,7 @@ fn run_lostromos(n: usize) -> Figures {
 }
 
 fn run_helm_operator(n: usize, bin: &Path) -> Figures {
+    let load_start = load();
     let cluster = Cluster::start().expect("a control plane");
     let t = TestNs::on(&cluster, "peers-helm-operator");
     let watch = ReleaseWatch::start(&t);
@@ -252,7 +264,9 @@ fn run_helm_operator(n: usize, bin: &Path) -> Figures {
     let install_cpu_s = cpu_secs(pid) + children_cpu_secs(pid);
     let peak = peak_rss_kib(pid);
 
+    let reconciles = h.metric(RECONCILES);
     let (idle_cpu_s, idle_apiserver_cpu_s) = idle(pid, &cluster);
+    let idle_reconciles = h.metric(RECONCILES) - reconciles;
     let idle_rss = rss_kib(pid);
 
     h.kill();
@@ -265,7 +279,7 @@ fn run_helm_operator(n: usize, bin: &Path) -> Figures {
     let recheck_s = restarted.elapsed().as_secs_f64();
     let pid = h.pid();
     let recheck_cpu_s = cpu_secs(pid) + children_cpu_secs(pid);
-    let reconciles = h.metric("controller_runtime_reconcile_total");
+    let reconciles = h.metric(RECONCILES);
     let upgrades = h.messages_since(from, "Upgraded release");
 
     let change_s = spec_changes(&t, &watch, n);
@@ -279,6 +293,8 @@ fn run_helm_operator(n: usize, bin: &Path) -> Figures {
         idle_rss_mib: Some(mib(idle_rss)),
         idle_cpu_s: Some(idle_cpu_s),
         idle_apiserver_cpu_s: Some(idle_apiserver_cpu_s),
+        idle_reconciles: Some(idle_reconciles),
+        load: format!("{load_start} → {}", load()),
         recheck_s: Some(recheck_s),
         recheck_cpu_s: Some(recheck_cpu_s),
         recheck_work: Some(format!(
@@ -291,6 +307,7 @@ fn run_helm_operator(n: usize, bin: &Path) -> Figures {
 /// `helm upgrade --install` of every release with `xargs -P C`, under a
 /// Python parent that reports the largest child's peak RSS and the CPU of all.
 fn run_floor(n: usize) -> Figures {
+    let load_start = load();
     let cluster = Cluster::start().expect("a control plane");
     let t = TestNs::on(&cluster, "peers-floor");
     let watch = ReleaseWatch::start(&t);
@@ -360,6 +377,7 @@ fn run_floor(n: usize) -> Figures {
         install_helms: Some(n),
         helm_rss_mib: Some(mib(helm_kib)),
         change_s: median(changes),
+        load: format!("{load_start} → {}", load()),
         ..Figures::default()
     }
 }
@@ -637,10 +655,7 @@ impl HelmOperator {
         .expect("request");
         let mut out = String::new();
         s.read_to_string(&mut out).expect("response");
-        out.lines()
-            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-            .sum()
+        metric_sum(&out, name)
     }
 }
 
@@ -651,6 +666,32 @@ impl Drop for HelmOperator {
         }
         self.kill();
     }
+}
+
+/// The sum of a metric's samples over all labels, in Prometheus's text format.
+fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+/// Lostrómos's reconciles (decisions) since it started.
+fn lostromos_reconciles(l: &Lostromos) -> f64 {
+    metric_sum(
+        &l.http_get("/metrics").1,
+        "lostromos_reconcile_duration_seconds_count",
+    )
+}
+
+/// The load average over the last minute.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .next()
+        .unwrap_or("?")
+        .to_owned()
 }
 
 fn free_port() -> u16 {
@@ -674,6 +715,13 @@ fn print_table(n: usize, l: &Figures, h: &Figures, f: &Figures) {
     println!();
     println!(
         "bench-peers: N={n} CRs, chart integration/charts/{CHART}, concurrency {CONCURRENCY}, a control plane of its own per run; ratios: Lostrómos / the other (below 1: Lostrómos is lower)"
+    );
+    println!(
+        "bench-peers: {} cores; load average (1 min) at the start and end of each run: Lostrómos {}, helm-operator {}, floor {}",
+        std::thread::available_parallelism().map_or(0, |p| p.get()),
+        l.load,
+        h.load,
+        f.load
     );
     println!();
     println!("| | Lostrómos | helm-operator | floor (helm, xargs -P {CONCURRENCY}) | Lostrómos / helm-operator | Lostrómos / floor |");
@@ -744,6 +792,16 @@ fn print_table(n: usize, l: &Figures, h: &Figures, f: &Figures) {
             "0 (no process)".to_owned(),
         ],
         ratio(l.idle_cpu_s, h.idle_cpu_s),
+        "—".to_owned(),
+    );
+    row(
+        "reconciles in that minute",
+        [
+            opt(l.idle_reconciles, 0),
+            opt(h.idle_reconciles, 0),
+            "—".to_owned(),
+        ],
+        "—".to_owned(),
         "—".to_owned(),
     );
     row(
