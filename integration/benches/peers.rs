@@ -658,12 +658,9 @@ impl HelmOperator {
     /// The sum of a metric's samples over all labels.
     fn metric(&self, name: &str) -> f64 {
         let mut s = std::net::TcpStream::connect(&self.metrics).expect("connect to metrics");
-        write!(
-            s,
-            "GET /metrics HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n",
-            self.metrics
-        )
-        .expect("request");
+        // HTTP/1.0: a body without chunked encoding, whose chunk sizes would
+        // cut lines
+        write!(s, "GET /metrics HTTP/1.0\r\nhost: {}\r\n\r\n", self.metrics).expect("request");
         let mut out = String::new();
         s.read_to_string(&mut out).expect("response");
         metric_sum(&out, name)
