@@ -57,3 +57,8 @@ heap-profile:
 # Readiness and drift cost: N CRs (LOSTROMOS_BENCH_CRS, default 1000) with object watches on vs off: RSS, idle API requests and CPU
 bench-objects:
     cargo bench -p integration --bench objects_cost
+
+# Lostrómos vs Operator SDK's helm-operator (built once from its Go module) vs plain helm: N CRs (LOSTROMOS_BENCH_CRS, default 100), one table
+bench-peers:
+    bash integration/tools/build-helm-operator.sh
+    cargo bench -p integration --bench peers
