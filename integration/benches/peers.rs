@@ -694,12 +694,7 @@ fn lostromos_reconciles(l: &Lostromos) -> f64 {
 
 /// The load average over the last minute.
 fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .next()
-        .unwrap_or("?")
-        .to_owned()
+    format!("{:.2}", integration::measure::load_average())
 }
 
 fn free_port() -> u16 {

@@ -58,22 +58,6 @@ pub fn load_average() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// cutime + cstime of a process, in seconds: the CPU of the children it has
-/// waited for (for Lostrómos, the helm processes that ended).
-pub fn children_cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // cutime and cstime are fields 16 and 17 of stat, 14 and 15 after the name
-    (ticks(13) + ticks(14)) / 100.0
-}
-
 /// Peak resident memory of a process so far (`VmHWM`), in KiB.
 pub fn peak_rss_kib(pid: u32) -> u64 {
     proc_status_kib(pid, "VmHWM:")
