@@ -60,5 +60,5 @@ bench-objects:
 
 # Lostrómos vs Operator SDK's helm-operator (built once from its Go module) vs plain helm: N CRs (LOSTROMOS_BENCH_CRS, default 100), one table
 bench-peers:
-    bash integration/tools/build-helm-operator.sh
+    bash integration/tools/build-helm-operator.sh >/dev/null
     cargo bench -p integration --bench peers
