@@ -721,6 +721,19 @@ exec '{helm}' "$@"
             .collect()
     }
 
+    /// Asserts that helm ran and every run got its values as `--values -` on
+    /// a pipe (the installs, and the start-up preflight's `helm template`).
+    pub fn assert_values_on_stdin(&self) {
+        let inputs = self.values_inputs();
+        assert!(!inputs.is_empty(), "no helm run recorded its values input");
+        assert!(
+            inputs
+                .iter()
+                .all(|(arg, stdin)| arg == "-" && stdin == "fifo"),
+            "{inputs:?}"
+        );
+    }
+
     /// Its TMPDIR, kept across restarts: its work folders are made here.
     pub fn tmp_dir(&self) -> PathBuf {
         self.dir.path().join("tmp")

@@ -109,7 +109,7 @@ fn values_reach_helm_on_its_standard_input() {
         Some(json!({"token": "s3cr3t-Stdin-5e2a"}))
     );
     // `--values -` and a pipe for every helm run: no values file to leave behind
-    assert_all_stdin(&l.values_inputs());
+    l.assert_values_on_stdin();
     assert_eq!(
         files_containing(&l.tmp_dir(), "s3cr3t-Stdin-5e2a"),
         Vec::<std::path::PathBuf>::new()
@@ -153,16 +153,4 @@ fn chart_reference_is_pulled_once_at_start() {
     assert_eq!(t.released_values("pulled"), Some(json!({"from": "repo"})));
     let pulls = std::fs::read_to_string(l.logs_dir().join("helm-calls.log")).unwrap();
     assert_eq!(pulls.lines().filter(|c| *c == "pull").count(), 1, "{pulls}");
-}
-
-/// Every helm run got its values as `--values -` on a pipe (the installs and
-/// the start-up preflight's `helm template`).
-fn assert_all_stdin(inputs: &[(String, String)]) {
-    assert!(!inputs.is_empty());
-    assert!(
-        inputs
-            .iter()
-            .all(|(arg, stdin)| arg == "-" && stdin == "fifo"),
-        "{inputs:?}"
-    );
 }

@@ -37,14 +37,7 @@ fn values_are_in_no_file_and_no_argv_while_helm_runs() {
         "a values file in the temp folder while helm runs"
     );
     // the install and the start-up preflight's `helm template`: both on a pipe
-    let inputs = l.values_inputs();
-    assert!(!inputs.is_empty());
-    assert!(
-        inputs
-            .iter()
-            .all(|(arg, stdin)| arg == "-" && stdin == "fifo"),
-        "{inputs:?}"
-    );
+    l.assert_values_on_stdin();
 }
 
 #[test]
