@@ -31,8 +31,11 @@ use crate::plan::{self, Desired, Recovery, Rejection, ReleaseRef};
 const STALE_RETRY: Duration = Duration::from_secs(1);
 
 /// A helm process running longer than this shows in the status while it
-/// runs; a shorter one only when it ends.
-const PROGRESS_AFTER: Duration = Duration::from_secs(2);
+/// runs; a shorter one only when it ends. A plain install takes well under a
+/// second on a quiet cluster but several on a busy one (`just bench` at 2 s
+/// and load 11: 1.16 status writes per install): 5 s keeps those to one
+/// write, while a hook or `--wait` that takes minutes still shows.
+const PROGRESS_AFTER: Duration = Duration::from_secs(5);
 
 /// Carries out one planned action.
 pub(super) async fn act(
