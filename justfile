@@ -31,6 +31,10 @@ demo:
 demo-tenants:
     bash scripts/demo-tenants.sh
 
+# Regenerate the example CRDs made by `lostromos crd` (examples/tenants/crd.yaml) from their charts
+crds:
+    bash scripts/crds.sh
+
 # The whole test run: fetch binaries, lint, unit + integration tests (helm 4, then helm 3)
 test:
     bash scripts/test.sh

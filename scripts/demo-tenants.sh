@@ -13,7 +13,7 @@ example=examples/tenants
 
 demo_prepare
 
-say "Installing the Tenant CRD ($example/crd.yaml)"
+say "Installing the Tenant CRD ($example/crd.yaml, generated from podinfo's values by \`just crds\`)"
 show kubectl apply -f $example/crd.yaml
 kubectl wait --for=condition=Established --timeout="${timeout}s" crd/tenants.platform.example.com >/dev/null
 
@@ -27,7 +27,7 @@ show kubectl apply -f $example/tenants/
 
 say "Waiting for lostromos to install a podinfo release for each (at most ${timeout}s each)"
 for name in acme globex initech; do wait_deployed tenant "$name"; done
-say "Deployed, but Ready waits for the objects: the Details column names what is not ready yet"
+say "Deployed, but Ready waits for the objects: the Message column names what is not ready yet"
 show kubectl get tenants -o wide
 say "No kubelet here, so the demo plays the Deployment controller: every Deployment becomes available"
 play_deployments_available
@@ -36,6 +36,23 @@ note "all three are Ready"
 
 say "The Tenants"
 show kubectl get tenants
+
+say "Two Tenants the API server refuses: replicaCount as a string, and a ui field podinfo does not have"
+note "The CRD's schema comes from the chart's values (lostromos crd), so the API server checks a Tenant before any helm runs."
+# refused NAME SPEC WHAT: applies Tenant NAME with SPEC (JSON), which must fail naming WHAT
+refused() {
+    local cr="{\"apiVersion\":\"platform.example.com/v1alpha1\",\"kind\":\"Tenant\",\"metadata\":{\"name\":\"$1\"},\"spec\":$2}"
+    local out
+    printf "%s\$ kubectl apply -f - <<< '%s'%s\n" "$dim" "$cr" "$off"
+    if out=$(kubectl apply -f - <<<"$cr" 2>&1); then
+        die "the API server accepted the invalid Tenant $1: $out"
+    fi
+    printf '%s\n' "$out"
+    [[ $out == *"$3"* ]] || die "kubectl failed, but not with the schema's refusal of $3"
+}
+refused hooli '{"replicaCount":"three"}' spec.replicaCount
+refused vandelay '{"ui":{"colour":"#ff0000"}}' spec.ui.colour
+note "refused, as expected: no Tenant hooli or vandelay, no release"
 say "The releases"
 show helm list
 say "What podinfo made of acme's spec (no nodes here, so no pods run)"

@@ -673,7 +673,8 @@ fn install_blocks(markdown: &str) -> Vec<String> {
 #[test]
 fn the_documented_install_commands_pass_the_values_schema() {
     // Each README's `helm install` blocks run as written, with `helm install`
-    // made `helm template` (no cluster) and kubectl a no-op.
+    // made `helm template` (no cluster), kubectl a no-op that reads what is
+    // piped to it, and `lostromos` the binary under test (`lostromos crd`).
     let root = repo_root();
     let chart_readme = std::fs::read_to_string(root.join("charts/lostromos/README.md")).unwrap();
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
@@ -702,12 +703,14 @@ fn the_documented_install_commands_pass_the_values_schema() {
             "set -euo pipefail\n\
              helm() {{ if [[ $1 == install ]]; then shift; echo >> calls; \
              \"$HELM_UNDER_TEST\" template \"$@\" > /dev/null; fi; }}\n\
-             kubectl() {{ :; }}\n{block}\n"
+             kubectl() {{ cat > /dev/null; }}\n\
+             lostromos() {{ \"$LOSTROMOS_UNDER_TEST\" \"$@\"; }}\n{block}\n"
         );
         let out = Command::new("bash")
             .args(["-c", &script])
             .current_dir(dir.path())
             .env("HELM_UNDER_TEST", helm_binary())
+            .env("LOSTROMOS_UNDER_TEST", lostromos_binary())
             .env("KUBECONFIG", "/nonexistent-kubeconfig")
             .output()
             .expect("bash");
@@ -1599,4 +1602,308 @@ fn dockerfile_lints_clean_and_pins_the_tested_helm() {
         "HELM_SHA256 in the Dockerfile is not the sha256 of {}",
         helm4.display()
     );
+}
+
+/// `--set`s for the tenants example's Tenant (`examples/tenants/crd.yaml`).
+fn tenant_values() -> Vec<String> {
+    [
+        "--set",
+        "watch.group=platform.example.com",
+        "--set",
+        "watch.version=v1alpha1",
+        "--set",
+        "watch.kind=Tenant",
+        "--set",
+        "watch.plural=tenants",
+        "--set",
+        "rbac.clusterWide=true",
+        "--set",
+        "chart.path=/charts/podinfo",
+    ]
+    .map(str::to_owned)
+    .into()
+}
+
+#[test]
+fn crd_create_renders_the_given_crd_and_refuses_a_missing_or_wrong_one() {
+    let root = repo_root();
+    let tenants_crd = root.join("examples/tenants/crd.yaml");
+    let set_file = |path: &Path| format!("crd.manifest={}", path.display());
+    let with = |extra: &[String]| {
+        let mut v = tenant_values();
+        v.extend_from_slice(extra);
+        v
+    };
+    // by default no CRD is part of the release
+    let (ok, rendered, stderr) = template(&tenant_values());
+    assert!(ok, "{stderr}");
+    assert!(
+        kind_docs(&rendered, "CustomResourceDefinition").is_empty(),
+        "{rendered}"
+    );
+
+    // crd.create + --set-file: the CRD as given, with helm's keep policy
+    let shipped = with(&[
+        "--set".into(),
+        "crd.create=true".into(),
+        "--set-file".into(),
+        set_file(&tenants_crd),
+    ]);
+    let (ok, rendered, stderr) = template(&shipped);
+    assert!(ok, "{stderr}");
+    let crds = kind_docs(&rendered, "CustomResourceDefinition");
+    assert_eq!(crds.len(), 1, "{rendered}");
+    let crd: Value = serde_saphyr::from_str(crds[0]).expect("the rendered CRD");
+    let given: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(&tenants_crd).unwrap()).unwrap();
+    assert_eq!(
+        crd["spec"], given["spec"],
+        "the CRD's spec is the one given"
+    );
+    assert_eq!(crd["metadata"]["name"], "tenants.platform.example.com");
+    assert_eq!(
+        crd["metadata"]["annotations"]["helm.sh/resource-policy"],
+        "keep"
+    );
+    assert_eq!(
+        crd["metadata"]["annotations"]["lostromos.dev/chart"],
+        given["metadata"]["annotations"]["lostromos.dev/chart"]
+    );
+    assert_eq!(
+        crd["metadata"]["labels"]["app.kubernetes.io/instance"],
+        "lostromos"
+    );
+    // crd.keep=false: the CRD (and its CRs) go with the release
+    let mut not_kept = shipped.clone();
+    not_kept.extend(["--set".into(), "crd.keep=false".into()]);
+    let (ok, rendered, stderr) = template(&not_kept);
+    assert!(ok, "{stderr}");
+    let crd: Value =
+        serde_saphyr::from_str(kind_docs(&rendered, "CustomResourceDefinition")[0]).unwrap();
+    assert!(
+        crd["metadata"]["annotations"]
+            .get("helm.sh/resource-policy")
+            .is_none(),
+        "{crd}"
+    );
+
+    // one thing wrong at a time: a message naming the problem and the fix
+    let dir = tempfile::tempdir().unwrap();
+    let two = dir.path().join("two.yaml");
+    let text = std::fs::read_to_string(&tenants_crd).unwrap();
+    std::fs::write(&two, format!("{text}---\n{text}")).unwrap();
+    let fails = |extra: &[String], says: &[&str]| {
+        let (ok, _, stderr) = template(&with(extra));
+        assert!(!ok, "{extra:?} rendered");
+        for s in says {
+            assert!(stderr.contains(s), "{extra:?}: {s} in {stderr}");
+        }
+    };
+    let create = || ["--set".to_owned(), "crd.create=true".to_owned()];
+    let file = |p: &Path| ["--set-file".to_owned(), set_file(p)];
+    fails(
+        &create(),
+        &[
+            "crd.create is true but crd.manifest is empty",
+            "--set-file crd.manifest=crd.yaml",
+        ],
+    );
+    fails(
+        &file(&tenants_crd),
+        &[
+            "crd.manifest is set but crd.create is false",
+            "crd.create=true",
+        ],
+    );
+    fails(
+        &[
+            create().as_slice(),
+            &file(&root.join("charts/lostromos/Chart.yaml")),
+        ]
+        .concat(),
+        &["not an apiextensions.k8s.io/v1 CustomResourceDefinition"],
+    );
+    fails(
+        &[create().as_slice(), &file(&root.join("examples/characters/crd.yaml"))].concat(),
+        &[
+            "crd.manifest defines characters.stable.nicolerenee.io, but this release watches tenants.platform.example.com",
+            "fix watch.group/watch.plural",
+        ],
+    );
+    fails(
+        &[
+            create().as_slice(),
+            &file(&tenants_crd),
+            &["--set".into(), "watch.version=v1".into()],
+        ]
+        .concat(),
+        &["serves the versions [v1alpha1]", "not v1", "--version v1"],
+    );
+    fails(
+        &[
+            create().as_slice(),
+            &file(&tenants_crd),
+            &["--set".into(), "watch.kind=Tenancy".into()],
+        ]
+        .concat(),
+        &["defines the kind Tenant, but this release watches the kind Tenancy"],
+    );
+    fails(
+        &[create().as_slice(), &file(&two)].concat(),
+        &["crd.manifest holds several YAML documents"],
+    );
+    // and a value of the wrong type is the schema's to refuse
+    fails(
+        &["--set".into(), "crd.create=yes".into()],
+        &[SCHEMA_ERROR, "crd"],
+    );
+}
+
+#[test]
+fn installed_chart_ships_the_crd_and_lostromos_drives_its_crs() {
+    let t = TestNs::new("chart-crd");
+    let group = format!("shipped.{}.lostromos.dev", t.ns);
+    let crd_name = format!("things.{group}");
+    // the CRD `lostromos crd` makes of the `schema` test chart
+    let out = integration::run_to_exit(
+        &[
+            "crd",
+            "--chart",
+            &chart("schema"),
+            "--group",
+            &group,
+            "--kind",
+            "Thing",
+        ],
+        &[],
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "lostromos crd: {}", out.stderr);
+    let dir = tempfile::tempdir().unwrap();
+    let crd_file = dir.path().join("crd.yaml");
+    std::fs::write(&crd_file, &out.stdout).unwrap();
+
+    let values: Vec<String> = [
+        "--set".to_owned(),
+        format!("watch.group={group}"),
+        "--set".to_owned(),
+        "watch.version=v1alpha1".to_owned(),
+        "--set".to_owned(),
+        "watch.kind=Thing".to_owned(),
+        "--set".to_owned(),
+        "watch.plural=things".to_owned(),
+        "--set".to_owned(),
+        "rbac.clusterWide=false".to_owned(),
+        "--set-json".to_owned(),
+        format!("watch.namespaces={}", json!([t.ns])),
+        "--set-json".to_owned(),
+        CONFIGMAP_RULES.to_owned(),
+        "--set".to_owned(),
+        "chart.path=/charts/schema".to_owned(),
+        "--set".to_owned(),
+        "crd.create=true".to_owned(),
+        "--set-file".to_owned(),
+        format!("crd.manifest={}", crd_file.display()),
+    ]
+    .into();
+    install(&t, "lostromos", &t.ns, &values);
+    t.cluster
+        .kubectl([
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            &format!("crd/{crd_name}"),
+        ])
+        .expect("the shipped CRD Established");
+    let crd: Value = serde_json::from_str(
+        &t.cluster
+            .kubectl(["get", "crd", &crd_name, "-o", "json"])
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        crd["metadata"]["annotations"]["meta.helm.sh/release-name"], "lostromos",
+        "the CRD belongs to the release: {crd}"
+    );
+
+    // the API server checks a CR against the chart's schema ...
+    let thing = |name: &str, spec: Value| {
+        json!({
+            "apiVersion": format!("{group}/v1alpha1"), "kind": "Thing",
+            "metadata": {"name": name, "namespace": t.ns}, "spec": spec,
+        })
+        .to_string()
+    };
+    let err = t
+        .cluster
+        .kubectl_stdin(
+            ["create", "-f", "-"],
+            &thing("bad", json!({"replicas": "two"})),
+        )
+        .expect_err("a Thing with replicas: two accepted");
+    assert!(
+        format!("{err:#}").contains("spec.replicas in body must be of type integer"),
+        "{err:#}"
+    );
+    // ... and Lostrómos, as the chart's ServiceAccount, drives a valid one
+    let kubeconfig = service_account_kubeconfig(&t, &t.ns, "lostromos", dir.path());
+    let args: Vec<String> = [
+        "run",
+        "--group",
+        &group,
+        "--version",
+        "v1alpha1",
+        "--kind",
+        "Thing",
+        "--namespace",
+        &t.ns,
+        "--chart",
+        &chart("schema"),
+    ]
+    .map(str::to_owned)
+    .into();
+    let mut l = Lostromos::start_args(&kubeconfig, args);
+    t.cluster
+        .kubectl_stdin(
+            ["create", "-f", "-"],
+            &thing("one", json!({"name": "first", "replicas": 2})),
+        )
+        .expect("a valid Thing");
+    let resource = format!("things.{group}");
+    wait_for("thing one Ready", Duration::from_secs(90), || {
+        let cr = t.object(&resource, "one")?;
+        cr["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .any(|c| {
+                c["type"] == "Ready"
+                    && c["status"] == "True"
+                    && c["observedGeneration"] == cr["metadata"]["generation"]
+            })
+            .then_some(())
+    });
+    assert_eq!(t.release("one"), Some((1, "deployed".into())));
+    assert_eq!(
+        t.released_values("one"),
+        Some(json!({"name": "first", "replicas": 2}))
+    );
+    t.kubectl(&["delete", &resource, "one", "--wait=false"])
+        .unwrap();
+    wait_for("thing one gone", Duration::from_secs(60), || {
+        t.object(&resource, "one").is_none().then_some(())
+    });
+    l.terminate(Duration::from_secs(30));
+
+    // helm uninstall keeps the CRD (helm.sh/resource-policy: keep)
+    helm_ok(
+        t.cluster.kubeconfig(),
+        &["uninstall", "lostromos", "-n", &t.ns],
+    );
+    assert!(
+        t.cluster.kubectl(["get", "crd", &crd_name]).is_ok(),
+        "helm uninstall deleted the kept CRD"
+    );
+    t.cluster
+        .kubectl(["delete", "crd", &crd_name, "--wait=false"])
+        .unwrap();
 }

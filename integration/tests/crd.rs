@@ -627,3 +627,62 @@ fn bad_input_fails_with_the_problem_and_the_fix() {
         assert!(yaml.contains(line), "{line} in {yaml}");
     }
 }
+
+/// `bash scripts/crds.sh --check` (what `just crds` writes, compared) in the
+/// repository rooted at `root`, with the binary under test.
+fn crds_check(root: &Path) -> std::process::Output {
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg(root.join("scripts/crds.sh"))
+        .arg("--check")
+        .env("NO_COLOR", "1");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LOSTROMOS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("LOSTROMOS_BIN", integration::lostromos_binary())
+        .output()
+        .expect("bash scripts/crds.sh --check")
+}
+
+#[test]
+fn committed_example_crds_are_what_lostromos_crd_prints() {
+    let out = crds_check(&repo_root());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "a committed example CRD is not what `lostromos crd` prints now: run `just crds` \
+         and commit the result\n{stderr}"
+    );
+    assert!(
+        stdout.contains("examples/tenants/crd.yaml"),
+        "the tenants CRD is checked: {stdout}"
+    );
+
+    // and the check does fail on a CRD edited by hand, naming it and the fix
+    let copy = tempfile::tempdir().unwrap();
+    let root = repo_root();
+    for dir in ["scripts", "examples/tenants"] {
+        std::fs::create_dir_all(copy.path().join(dir)).unwrap();
+    }
+    for file in ["scripts/lib.sh", "scripts/crds.sh"] {
+        std::fs::copy(root.join(file), copy.path().join(file)).unwrap();
+    }
+    std::os::unix::fs::symlink(
+        root.join("examples/tenants/chart"),
+        copy.path().join("examples/tenants/chart"),
+    )
+    .unwrap();
+    let edited = std::fs::read_to_string(root.join("examples/tenants/crd.yaml"))
+        .unwrap()
+        .replace("    - tn\n", "    - tnt\n");
+    std::fs::write(copy.path().join("examples/tenants/crd.yaml"), edited).unwrap();
+    let out = crds_check(copy.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "an edited CRD passed the check");
+    assert!(
+        stderr.contains("examples/tenants/crd.yaml") && stderr.contains("run `just crds`"),
+        "{stderr}"
+    );
+}
