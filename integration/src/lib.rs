@@ -628,15 +628,24 @@ exec '{helm}' "$@"
             .unwrap_or_default()
     }
 
-    /// The helm processes started, by sub-command (`upgrade`, `uninstall`, ...),
-    /// leaving out the start-up checks (`version`, `show`, `pull`, and the
-    /// `template` that checks a --templates directory parses).
-    pub fn helm_calls(&self) -> Vec<String> {
+    /// Every helm subcommand it ran, in order, the start-up's `version` and
+    /// preflight `template` too.
+    pub fn all_helm_calls(&self) -> Vec<String> {
         std::fs::read_to_string(self.dir.path().join("helm-calls.log"))
             .unwrap_or_default()
             .lines()
-            .filter(|l| !matches!(*l, "version" | "show" | "pull" | "template"))
             .map(str::to_owned)
+            .collect()
+    }
+
+    /// The helm processes started, by sub-command (`upgrade`, `uninstall`, ...),
+    /// leaving out the start-up checks (`version`, `show`, `pull`, and the
+    /// `template` that checks a --templates directory parses or, the preflight,
+    /// which kinds a chart makes).
+    pub fn helm_calls(&self) -> Vec<String> {
+        self.all_helm_calls()
+            .into_iter()
+            .filter(|l| !matches!(l.as_str(), "version" | "show" | "pull" | "template"))
             .collect()
     }
 

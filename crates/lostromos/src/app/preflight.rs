@@ -10,7 +10,8 @@ use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
-use kube::api::{Api, ApiResource, PostParams};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ApiResource, ListParams, PostParams};
 use kube::core::{GroupVersion, GroupVersionKind};
 use kube::discovery::{ApiCapabilities, Discovery, Scope};
 use kube::Client;
@@ -22,6 +23,7 @@ use lostromos::helm::argv::ValuesInput;
 use lostromos::helm::{HelmArgs, HelmRunner};
 use lostromos::observe::api_calls::{ApiCalls, TrackLayer};
 use lostromos::observe::manifest;
+use lostromos::plan::labels;
 
 /// How long the first request may take before the server counts as unreachable.
 const REACH_TIMEOUT: Duration = Duration::from_secs(15);
@@ -253,12 +255,36 @@ pub async fn permissions(client: &Client, kinds: &[(&Settings, &Served)]) -> any
     check(client, &needs).await
 }
 
+/// Whether a release Lostrómos made exists where these releases live: one
+/// list of at most one Secret's metadata per scope. Unknown (refused,
+/// unreachable) counts as none, so the check runs.
+async fn releases_exist(client: &Client, scopes: &[Option<String>]) -> bool {
+    let lp = ListParams::default()
+        .labels(&format!("owner=helm,{}", labels::OWNER))
+        .limit(1);
+    for scope in scopes {
+        let api: Api<Secret> = match scope {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        if api
+            .list_metadata(&lp)
+            .await
+            .is_ok_and(|list| !list.items.is_empty())
+        {
+            return true;
+        }
+    }
+    false
+}
+
 /// Warns, before anything starts, when Lostrómos may not list and watch the
 /// kinds of objects a driven chart makes (rendered once with its defaults and
 /// the shared values): their readiness and drift would stay unknown. Not
 /// fatal: a CR's values may make other kinds, and each release's own kinds are
 /// checked by its watches (which name what is refused on the CR and in
-/// `/readyz`).
+/// `/readyz`). So where Lostrómos's releases already exist (a restart), those
+/// watches check the kinds, and no helm process runs for it.
 pub async fn object_permissions(
     client: &Client,
     runner: &HelmRunner,
@@ -267,6 +293,10 @@ pub async fn object_permissions(
     let mut needs: Vec<Need> = Vec::new();
     for (s, helm, scopes) in kinds {
         if !s.watch_objects {
+            continue;
+        }
+        if releases_exist(client, scopes).await {
+            tracing::debug!("releases exist: the watches of their objects check these kinds");
             continue;
         }
         let mut values = serde_json::json!({});

@@ -75,6 +75,17 @@ pub(super) struct Memo {
     pub blocked: Option<Blocked>,
     /// Recent drift corrections of its release, to tell a fight.
     pub corrections: Corrections,
+    /// Its last status write, until the cached CR shows it.
+    pub status_write: Option<StatusWrite>,
+}
+
+/// A status this process wrote, on the CR at `base_rv`: while the cache still
+/// holds that version (the watch event of the write not in yet), the same
+/// status is not written again. Kept only until the cache moves on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct StatusWrite {
+    pub base_rv: String,
+    pub fingerprint: u64,
 }
 
 /// A chart a CR chose by annotation: resolved once, by the first CR that asks.

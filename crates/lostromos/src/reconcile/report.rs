@@ -5,7 +5,7 @@ use kube::api::{Patch, PatchParams};
 use kube::runtime::events::EventType;
 use kube::Resource;
 
-use super::context::{Context, ReconcileError};
+use super::context::{Context, ReconcileError, StatusWrite};
 use super::events::Event;
 use super::operation::Operation;
 use super::status::{self, CrStatus, Outcome, ReleaseInfo};
@@ -51,8 +51,12 @@ pub(super) fn current_status(obj: &CrObject) -> Option<CrStatus> {
     CrStatus::read(obj.status_value().as_ref())
 }
 
-/// The status `outcome` leads to, or `None` when it is what is stored already.
-fn new_status(obj: &CrObject, outcome: &Outcome) -> Option<CrStatus> {
+/// The status `outcome` leads to, or `None` when it is what is stored already,
+/// or what this process wrote last on the very version of the CR at hand (a
+/// reconcile woken by helm's or the objects' events may see the CR before the
+/// watch brings back the status just written: writing again would double the
+/// writes of an install).
+fn new_status(obj: &CrObject, ctx: &Context, outcome: &Outcome) -> Option<CrStatus> {
     let current = current_status(obj);
     let new = status::build(
         current.as_ref(),
@@ -60,11 +64,26 @@ fn new_status(obj: &CrObject, outcome: &Outcome) -> Option<CrStatus> {
         outcome,
         Timestamp::now(),
     );
-    (current.as_ref() != Some(&new)).then_some(new)
+    if current.as_ref() == Some(&new) {
+        return None;
+    }
+    let uid = obj.metadata.uid.as_deref().unwrap_or_default();
+    let written = ctx.memo(uid).status_write;
+    if let Some(w) = written {
+        if obj.metadata.resource_version.as_deref() == Some(w.base_rv.as_str()) {
+            if w.fingerprint == new.fingerprint() {
+                return None;
+            }
+        } else {
+            // the cache has moved on: the stored status is the truth again
+            ctx.update_memo(uid, |m| m.status_write = None);
+        }
+    }
+    Some(new)
 }
 
 pub(super) fn status_would_change(obj: &CrObject, ctx: &Context, outcome: &Outcome) -> bool {
-    !ctx.has_status || new_status(obj, outcome).is_some()
+    !ctx.has_status || new_status(obj, ctx, outcome).is_some()
 }
 
 /// Writes the outcome to the status subresource, when the CRD has one and the
@@ -77,17 +96,28 @@ pub(super) async fn report(
     if !ctx.has_status {
         return Ok(());
     }
-    let Some(new) = new_status(obj, outcome) else {
+    let Some(new) = new_status(obj, ctx, outcome) else {
         return Ok(());
     };
     let cr = CrView::from_object(obj);
-    let patch = serde_json::json!({ "status": new });
+    let patch = serde_json::json!({ "status": &new });
     match ctx
         .api(&cr)
         .patch_status(&cr.name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
     {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            tracing::debug!(cr = %cr.key(), reason = outcome.reason(), "status written");
+            if let Some(rv) = obj.metadata.resource_version.clone() {
+                ctx.update_memo(&cr.uid, |m| {
+                    m.status_write = Some(StatusWrite {
+                        base_rv: rv,
+                        fingerprint: new.fingerprint(),
+                    })
+                });
+            }
+            Ok(())
+        }
         // deleted meanwhile: nothing left to report on
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => Err(e.into()),

@@ -41,6 +41,22 @@ pub struct CrStatus {
 }
 
 impl CrStatus {
+    /// A digest of what the status says, leaving out when each condition
+    /// became what it is: the same outcome built on a stale copy of the CR
+    /// differs only there.
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut timeless = self.clone();
+        for c in &mut timeless.conditions {
+            c.last_transition_time = Time(Timestamp::UNIX_EPOCH);
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        serde_json::to_string(&timeless)
+            .unwrap_or_default()
+            .hash(&mut h);
+        h.finish()
+    }
+
     /// Reads a stored status; anything unreadable (written by someone else, or
     /// by an older version) counts as no status.
     pub fn read(stored: Option<&Value>) -> Option<CrStatus> {
@@ -89,6 +105,19 @@ pub enum Outcome {
         stalled: bool,
         release: Option<ReleaseInfo>,
     },
+}
+
+impl Outcome {
+    /// The Ready condition's reason it leads to (for the log).
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::Ready { .. } => READY,
+            Self::NotReady { reason, .. }
+            | Self::Progressing { reason, .. }
+            | Self::Idle { reason, .. }
+            | Self::Failed { reason, .. } => reason,
+        }
+    }
 }
 
 pub const READY: &str = "Ready";

@@ -380,3 +380,32 @@ async fn status_names_the_chart_the_cr_chose_when_the_index_lags() {
         last.body
     );
 }
+
+#[tokio::test]
+async fn a_status_is_not_written_twice_on_a_cr_the_cache_has_not_brought_back() {
+    let fx = Fixture::new(echo());
+    let obj = widget("lagging", json!({"a": 1}), true);
+    fx.deployed("lagging", 1, stamped(&fx, &obj, 1));
+    let status_writes = |fx: &Fixture| {
+        fx.requests()
+            .iter()
+            .filter(|s| s.method == "PATCH" && s.path.ends_with("/status"))
+            .count()
+    };
+    reconcile(Arc::new(obj.clone()), fx.ctx.clone())
+        .await
+        .unwrap();
+    assert_eq!(status_writes(&fx), 1, "{:?}", fx.requests());
+    // woken again (helm's or the objects' events) before the watch brought
+    // back the status just written: the same version of the CR, no status
+    reconcile(Arc::new(obj.clone()), fx.ctx.clone())
+        .await
+        .unwrap();
+    assert_eq!(status_writes(&fx), 1, "{:?}", fx.requests());
+    // a later version still without that status (cleared by someone): written
+    let mut cleared = obj;
+    cleared.metadata.resource_version = Some("9".into());
+    reconcile(Arc::new(cleared), fx.ctx.clone()).await.unwrap();
+    assert_eq!(status_writes(&fx), 2, "{:?}", fx.requests());
+    assert_eq!(fx.helm_calls(), "");
+}
