@@ -158,6 +158,36 @@ fn an_edited_configmap_is_put_back_with_an_event() {
 }
 
 #[test]
+fn an_edit_made_while_lostromos_was_stopped_is_put_back_after_its_restart() {
+    let t = TestNs::new("drift-restart");
+    let mut l = Lostromos::start(&t, &chart("workload"), &[]);
+    ready_workload(&t, "site");
+    l.kill();
+    t.kubectl(&[
+        "patch",
+        "configmap",
+        "site-config",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"greeting":"edited while stopped"}}"#,
+    ])
+    .expect("edit the ConfigMap");
+    l.restart();
+    // the release's record is read again after the start (in the background,
+    // the CR's re-check not waiting for it), and its objects judged
+    wait_for("the ConfigMap put back", WAIT, || {
+        (config_data(&t, "site-config").as_deref() == Some("hello")).then_some(())
+    });
+    assert_eq!(
+        l.helm_calls().len(),
+        2,
+        "install and one correction: {:?}",
+        l.helm_calls()
+    );
+    t.wait_ready("site");
+}
+
+#[test]
 fn a_deleted_deployment_is_recreated() {
     let t = TestNs::new("drift-del");
     let l = Lostromos::start(&t, &chart("workload"), &[]);
