@@ -39,6 +39,13 @@ fn config_data(t: &TestNs, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Writes ConfigMap `name`'s greeting as kubectl does: another writer than helm.
+fn edit_greeting(t: &TestNs, name: &str, text: &str) {
+    let patch = json!({"data": {"greeting": text}}).to_string();
+    t.kubectl(&["patch", "configmap", name, "--type=merge", "-p", &patch])
+        .expect("edit the ConfigMap");
+}
+
 /// A Widget of the `workload` chart (a ConfigMap and a Deployment), Ready
 /// after its Deployment is played available.
 fn ready_workload(t: &TestNs, name: &str) {
@@ -120,15 +127,7 @@ fn an_edited_configmap_is_put_back_with_an_event() {
     let t = TestNs::new("drift-cm");
     let l = Lostromos::start(&t, &chart("workload"), &[]);
     ready_workload(&t, "site");
-    t.kubectl(&[
-        "patch",
-        "configmap",
-        "site-config",
-        "--type=merge",
-        "-p",
-        r#"{"data":{"greeting":"edited by hand"}}"#,
-    ])
-    .expect("edit the ConfigMap");
+    edit_greeting(&t, "site-config", "edited by hand");
     wait_for("the ConfigMap put back", WAIT, || {
         (config_data(&t, "site-config").as_deref() == Some("hello")).then_some(())
     });
@@ -163,15 +162,7 @@ fn an_edit_made_while_lostromos_was_stopped_is_put_back_after_its_restart() {
     let mut l = Lostromos::start(&t, &chart("workload"), &[]);
     ready_workload(&t, "site");
     l.kill();
-    t.kubectl(&[
-        "patch",
-        "configmap",
-        "site-config",
-        "--type=merge",
-        "-p",
-        r#"{"data":{"greeting":"edited while stopped"}}"#,
-    ])
-    .expect("edit the ConfigMap");
+    edit_greeting(&t, "site-config", "edited while stopped");
     l.restart();
     // the release's record is read again after the start (in the background,
     // the CR's re-check not waiting for it), and its objects judged
