@@ -178,7 +178,7 @@ fn restart(l: &mut Lostromos, n: usize) -> (f64, u64) {
     wait_for(
         "every release inventoried",
         Duration::from_secs(1800),
-        || (gauge(l, "lostromos_object_releases") == Some(n as u64)).then_some(()),
+        || (l.gauge("lostromos_object_releases") == Some(n as u64)).then_some(()),
     );
     (recheck, rss_kib(l.pid().unwrap_or(0)))
 }
@@ -227,18 +227,6 @@ fn start_phases(
         }
     }
     phases
-}
-
-/// A gauge without labels from its /metrics.
-fn gauge(l: &Lostromos, name: &str) -> Option<u64> {
-    let (_, body) = l.http_get("/metrics");
-    body.lines().find_map(|line| {
-        line.strip_prefix(name)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
 }
 
 fn main() {

@@ -24,18 +24,6 @@ fn requests(l: &Lostromos) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// A gauge without labels from its /metrics.
-fn gauge(l: &Lostromos, name: &str) -> Option<u64> {
-    let (_, body) = l.http_get("/metrics");
-    body.lines().find_map(|line| {
-        line.strip_prefix(name)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
-}
-
 fn delta(before: &[(String, u64)], after: &[(String, u64)]) -> (u64, String) {
     let mut total = 0;
     let mut parts = Vec::new();
@@ -108,7 +96,7 @@ fn measure(n: usize, objects: bool) -> Figures {
         wait_for(
             "every release inventoried",
             Duration::from_secs(900),
-            || (gauge(&l, "lostromos_object_releases") == Some(n as u64)).then_some(()),
+            || (l.gauge("lostromos_object_releases") == Some(n as u64)).then_some(()),
         );
     }
     let pid = l.pid().unwrap_or(0);

@@ -730,6 +730,18 @@ exec '{helm}' "$@"
             .collect()
     }
 
+    /// A gauge without labels from its /metrics.
+    pub fn gauge(&self, name: &str) -> Option<u64> {
+        let (_, body) = self.http_get("/metrics");
+        body.lines().find_map(|line| {
+            line.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+    }
+
     /// Asserts that helm ran and every run got its values as `--values -` on
     /// a pipe (the installs, and the start-up preflight's `helm template`).
     pub fn assert_values_on_stdin(&self) {
