@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use integration::measure::{cpu_secs, proc_status_kib};
-use integration::{chart, ready_widgets, wait_for, Lostromos, TestNs};
+use integration::{chart, wait_for, wait_ready_watching, Lostromos, TestNs};
 use serde_json::{json, Value};
 
 const IDLE: Duration = Duration::from_secs(60);
@@ -78,10 +78,8 @@ fn measure(n: usize, objects: bool) -> Figures {
                         "metadata": {"name": format!("o-{i:04}"), "namespace": t.ns}, "spec": {"index": i}}))
         .collect();
     t.apply(&json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string());
-    wait_for("every CR Ready", Duration::from_secs(3600), || {
-        (ready_widgets(&t) == n).then_some(())
-    });
-    let install_s = began.elapsed().as_secs_f64();
+    let last_ready = wait_ready_watching(&t, "widgets", n, Duration::from_secs(3600));
+    let install_s = (last_ready - began).as_secs_f64();
     let installs = l.helm_calls().len();
     let rss_installed_mib = proc_status_kib(l.pid().unwrap_or(0), "VmRSS:") as f64 / 1024.0;
 

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use integration::measure::{children_cpu_secs, cpu_secs, peak_rss_kib, rss_kib};
 use integration::{
-    chart, helm_binary, lostromos_binary, ready_widgets, repo_root, wait_for, widget_args,
+    chart, helm_binary, lostromos_binary, repo_root, wait_for, wait_ready_watching, widget_args,
     Lostromos, TestNs, GROUP,
 };
 use nix::sys::signal::{killpg, Signal};
@@ -201,10 +201,7 @@ fn run_lostromos(n: usize) -> Figures {
     let began = Instant::now();
     t.apply(&crs(&t, n));
     let deployed = watch.wait_deployed(n);
-    wait_for("every CR Ready", LONG, || {
-        (ready_widgets(&t) == n).then_some(())
-    });
-    let status_s = began.elapsed().as_secs_f64();
+    let status_s = (wait_ready_watching(&t, "widgets", n, LONG) - began).as_secs_f64();
     let pid = l.pid().expect("running");
     let install_cpu_s = cpu_secs(pid) + children_cpu_secs(pid);
     let install_helms = l.helm_calls().len();

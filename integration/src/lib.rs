@@ -412,6 +412,59 @@ pub fn ready_widgets(t: &TestNs) -> usize {
     ready_count(t, "widgets")
 }
 
+/// Waits until `n` CRs of `resource` (as kubectl names it) are Ready for their
+/// current generation, from one `kubectl get --watch`: unlike polling with
+/// [`ready_count`], the observer costs the API server almost nothing, so a
+/// bench's figures are the controller's own. Returns when the last one was seen.
+pub fn wait_ready_watching(t: &TestNs, resource: &str, n: usize, timeout: Duration) -> Instant {
+    use std::io::BufRead;
+    let template = r#"jsonpath={.metadata.name} {.metadata.generation} {.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].observedGeneration}{"\n"}"#;
+    let mut child = t
+        .cluster
+        .kubectl_command()
+        .args(["-n", &t.ns, "get", resource, "--watch", "-o", template])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kubectl get --watch");
+    let stdout = child.stdout.take().expect("kubectl's stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send((line, Instant::now())).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + timeout;
+    let mut done = std::collections::HashSet::new();
+    let last = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok((line, at)) = rx.recv_timeout(left) else {
+            let _ = child.kill();
+            panic!(
+                "timed out after {timeout:?} waiting for {n} {resource} Ready ({} seen)",
+                done.len()
+            );
+        };
+        let fields: Vec<&str> = line.split(' ').collect();
+        if let [name, generation, "True", observed] = fields[..] {
+            if generation == observed {
+                done.insert(name.to_owned());
+            }
+        }
+        if done.len() >= n {
+            break at;
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    last
+}
+
 /// CRs of `resource` (as kubectl names it) Ready for their current generation.
 pub fn ready_count(t: &TestNs, resource: &str) -> usize {
     let out = t

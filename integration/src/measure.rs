@@ -62,3 +62,21 @@ pub fn load_average() -> f64 {
 pub fn peak_rss_kib(pid: u32) -> u64 {
     proc_status_kib(pid, "VmHWM:")
 }
+
+/// The whole machine's CPU time so far, from the first line of /proc/stat:
+/// (busy, idle) in seconds summed over all cores, idle counting iowait.
+pub fn machine_cpu_secs() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest is counted in user)
+    let idle: f64 = ticks.iter().skip(3).take(2).sum();
+    let busy: f64 = ticks.iter().take(8).sum::<f64>() - idle;
+    (busy / 100.0, idle / 100.0)
+}

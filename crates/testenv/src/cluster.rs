@@ -351,6 +351,14 @@ impl Cluster {
         self.run_kubectl(&self.kubeconfig, args, Some(stdin))
     }
 
+    /// A kubectl command for this cluster, to be run by the caller: for the
+    /// long-running ones (`get --watch`) that [`Cluster::kubectl`] cannot wait on.
+    pub fn kubectl_command(&self) -> Command {
+        let mut command = Command::new(&self.binaries.kubectl);
+        command.arg("--kubeconfig").arg(&self.kubeconfig);
+        command
+    }
+
     /// Like [`Cluster::kubectl`], as the unprivileged user.
     pub fn kubectl_unprivileged<I, S>(&self, args: I) -> Result<String>
     where
