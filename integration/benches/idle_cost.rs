@@ -13,6 +13,8 @@
 //! commit's build, for a before/after figure on one state), printing its RSS
 //! after the restart; a LABEL starting with `dhat` is a `dhat-heap` build, whose
 //! profile goes to `target/dhat/idle-N-restart-LABEL.json`.
+//! `LOSTROMOS_BENCH_ARGS="--watch-objects false ..."` adds flags to
+//! Lostrómos's (split on spaces), to see what one feature costs.
 //! `LOSTROMOS_BENCH_BASELINE=0` leaves out the floor and the helm baseline
 //! (memory only).
 //!
@@ -195,7 +197,7 @@ fn floor(t: &TestNs, n: usize, c: usize) -> (f64, f64) {
 /// and its RSS (KiB) once every release's objects are known again too. The
 /// time is read from the log's own timestamps (the last re-check's line), so
 /// the polling of the log adds nothing; the phases of the start are printed.
-fn restart(l: &mut Lostromos, n: usize) -> (f64, u64) {
+fn restart(l: &mut Lostromos, n: usize, objects: bool) -> (f64, u64) {
     l.kill();
     let from = l.logs().lines().count();
     let began = jiff::Timestamp::now();
@@ -213,10 +215,11 @@ fn restart(l: &mut Lostromos, n: usize) -> (f64, u64) {
         "bench: restart of {n} CRs, from the exec: {}",
         shown.join(", ")
     );
+    // (none are when objects are not watched)
     wait_for(
         "every release inventoried",
         Duration::from_secs(1800),
-        || (l.gauge("lostromos_object_releases") == Some(n as u64)).then_some(()),
+        || (!objects || l.gauge("lostromos_object_releases") == Some(n as u64)).then_some(()),
     );
     (recheck, rss_kib(l.pid().unwrap_or(0)))
 }
@@ -301,11 +304,11 @@ fn main() {
     let api_before = api_requests(&t);
     let cpu_before = Cpu::now(&t);
     let began = Instant::now();
-    let mut l = Lostromos::start(
-        &t,
-        &chart("configmap"),
-        &["--log-format", "json", "--concurrency", &concurrency],
-    );
+    let extra = std::env::var("LOSTROMOS_BENCH_ARGS").unwrap_or_default();
+    let mut args = vec!["--log-format", "json", "--concurrency", &concurrency];
+    args.extend(extra.split_whitespace());
+    let objects = !extra.contains("--watch-objects false");
+    let mut l = Lostromos::start(&t, &chart("configmap"), &args);
     let last_ready = wait_ready_watching(&t, "widgets", n, Duration::from_secs(7200));
     let install = (last_ready - began).as_secs_f64();
     assert_eq!(ready_widgets(&t), n, "the watch saw every CR Ready");
@@ -336,14 +339,14 @@ fn main() {
     let busy = helm_ms as f64 / 1000.0 / (install * c as f64);
 
     // the idle cost: a restart re-checks every CR
-    let (recheck, rss_idle) = restart(&mut l, n);
+    let (recheck, rss_idle) = restart(&mut l, n, objects);
     let anon_idle = smaps_kib(l.pid().unwrap_or(0), "Anonymous:");
     let recheck_processes = l.helm_calls().len() - installs;
     if dhat() {
         l.heap_profile(&profiles.join(format!("idle-{n}-restart.json")));
     }
     println!(
-        "bench: N={n}, C={c}, chart integration/charts/configmap, helm {}, load average {:.2} at the end of the installs",
+        "bench: N={n}, C={c}, chart integration/charts/configmap, helm {}, lostromos flags [{extra}], load average {:.2} at the end of the installs",
         integration::helm_major(),
         load_at_installs
     );
@@ -363,7 +366,7 @@ fn main() {
     let others = std::env::var("LOSTROMOS_BENCH_RESTART_WITH").unwrap_or_default();
     for (label, binary) in others.split(',').filter_map(|o| o.split_once('=')) {
         l.use_binary(binary.into());
-        let (recheck, rss) = restart(&mut l, n);
+        let (recheck, rss) = restart(&mut l, n, objects);
         let anon = smaps_kib(l.pid().unwrap_or(0), "Anonymous:");
         let helm = l.helm_calls().len() - installs;
         println!(
