@@ -179,6 +179,27 @@ fn an_edit_made_while_lostromos_was_stopped_is_put_back_after_its_restart() {
 }
 
 #[test]
+fn an_upgrade_is_inventoried_from_helms_output_without_reading_its_secret() {
+    let t = TestNs::new("no-read");
+    let l = Lostromos::start(&t, &chart("workload"), &[]);
+    ready_workload(&t, "site");
+    let gets = metric(&l, "lostromos_api_requests{verb=\"get\"}");
+    // a new revision: Ready is written only once its objects are inventoried
+    t.apply_widget("site", json!({"greeting": "second"}));
+    t.wait_ready("site");
+    assert_eq!(
+        metric(&l, "lostromos_api_requests{verb=\"get\"}"),
+        gets,
+        "the upgrade's release Secret was read back"
+    );
+    // and the inventory is the new revision's: its objects are judged
+    edit_greeting(&t, "site-config", "edited by hand");
+    wait_for("the ConfigMap put back", WAIT, || {
+        (config_data(&t, "site-config").as_deref() == Some("second")).then_some(())
+    });
+}
+
+#[test]
 fn a_deleted_deployment_is_recreated() {
     let t = TestNs::new("drift-del");
     let l = Lostromos::start(&t, &chart("workload"), &[]);

@@ -153,6 +153,9 @@ impl HelmArgs {
             args.extend(os(&["--labels", &joined.join(",")]));
         }
         args.extend(os(&["--description", description]));
+        // the release as helm stored it, on stdout: its manifest is the
+        // inventory, which saves reading the release Secret back
+        args.extend(os(&["--output", "json"]));
         Invocation {
             action: "upgrade",
             args,
@@ -339,6 +342,8 @@ mod tests {
                 "lostromos.dev/digest=abc,lostromos.dev/revision=2",
                 "--description",
                 "lostromos: fish/nemo",
+                "--output",
+                "json",
             ]
         );
     }

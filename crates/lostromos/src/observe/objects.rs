@@ -22,7 +22,7 @@ use kube::Client;
 use crate::observe::kstatus::{self, Readiness};
 use crate::observe::managed_fields::{foreign_writes, ForeignWrite};
 use crate::observe::manifest::{self, FieldSet};
-use crate::observe::release_record::{self, RecordError};
+use crate::observe::release_record::{self, Record, RecordError};
 use crate::observe::release_watch::Releases;
 use crate::observe::watch_health::{self, Cause, WatchHealth, Watches};
 
@@ -285,16 +285,43 @@ impl Objects {
                 revision,
                 source,
             })?;
-        let server_side = record.server_side();
-        let (objects, problem) = match manifest::objects(&record.manifest) {
-            Ok(objects) => (objects, None),
-            Err(e) => {
-                tracing::warn!(release = %name, namespace, error = %e, "cannot read the release's manifest; its objects are not judged");
-                (Vec::new(), Some(e.to_string()))
-            }
-        };
-        drop(record);
+        let read = Read::of(record, namespace, name);
         drop(reading);
+        self.take(key, revision, read).await
+    }
+
+    /// Inventories revision `revision` of release `namespace/name` from its
+    /// record as helm printed it after the run that made it, with no read
+    /// of the Secret. (A later revision already inventoried is kept.)
+    pub async fn learn(
+        &self,
+        namespace: &str,
+        name: &str,
+        revision: u64,
+        record: Record,
+    ) -> Result<(), ObjectsError> {
+        let key = (namespace.to_owned(), name.to_owned());
+        if self
+            .state()
+            .inventories
+            .get(&key)
+            .is_some_and(|i| i.revision >= revision)
+        {
+            return Ok(());
+        }
+        let read = Read::of(record, namespace, name);
+        self.take(key, revision, read).await
+    }
+
+    /// Makes the inventory of a record's objects, and starts the watches of
+    /// kinds no other release used yet.
+    async fn take(&self, key: ReleaseKey, revision: u64, read: Read) -> Result<(), ObjectsError> {
+        let Read {
+            server_side,
+            objects,
+            problem,
+        } = read;
+        let namespace = key.0.clone();
         // learn how each new kind is served (one discovery per kind, ever)
         let mut served = HashMap::new();
         for o in &objects {
@@ -350,7 +377,33 @@ impl Objects {
         self.install(key, inventory, served);
         Ok(())
     }
+}
 
+/// What an inventory takes of a release's record (the rest is dropped at once).
+struct Read {
+    server_side: bool,
+    objects: Vec<manifest::ManifestObject>,
+    problem: Option<String>,
+}
+
+impl Read {
+    fn of(record: Record, namespace: &str, name: &str) -> Read {
+        let (objects, problem) = match manifest::objects(&record.manifest) {
+            Ok(objects) => (objects, None),
+            Err(e) => {
+                tracing::warn!(release = %name, namespace, error = %e, "cannot read the release's manifest; its objects are not judged");
+                (Vec::new(), Some(e.to_string()))
+            }
+        };
+        Read {
+            server_side: record.server_side(),
+            objects,
+            problem,
+        }
+    }
+}
+
+impl Objects {
     /// Whether revision `revision` of release `namespace/name` is inventoried,
     /// or its background read failed (then [`ensure`](Self::ensure) tells why).
     pub fn inventoried(&self, namespace: &str, name: &str, revision: u64) -> bool {

@@ -37,6 +37,9 @@ pub struct Record {
     pub apply_method: Option<String>,
     #[serde(default)]
     chart: Option<RecordChart>,
+    /// The release's revision.
+    #[serde(default)]
+    pub version: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -89,6 +92,11 @@ pub fn decode(stored: &[u8]) -> Result<Record, RecordError> {
     }
 }
 
+/// The release `helm upgrade --output json` printed: the same JSON it stored.
+pub fn from_helm_output(stdout: &str) -> Result<Record, RecordError> {
+    serde_json::from_str(stdout).map_err(|e| RecordError::Encoding(e.to_string()))
+}
+
 /// Reads revision `version` of `release` in `namespace`.
 pub async fn fetch(
     client: &Client,
@@ -120,6 +128,22 @@ mod tests {
         base64::engine::general_purpose::STANDARD
             .encode(zipped)
             .into_bytes()
+    }
+
+    #[test]
+    fn reads_the_release_helm_prints() {
+        let printed = serde_json::json!({"name": "r", "info": {"status": "deployed"}, "version": 7,
+            "manifest": "---\nkind: A\n", "apply_method": "ssa", "config": {"password": "x"},
+            "chart": {"metadata": {"name": "nginx", "version": "1.2.3"}}});
+        let back = from_helm_output(&printed.to_string()).unwrap();
+        assert_eq!(back.version, Some(7));
+        assert_eq!(back.manifest, "---\nkind: A\n");
+        assert!(back.server_side());
+        // helm's table output (an older argv, a wrapper) is an error, not a panic
+        assert!(matches!(
+            from_helm_output("Release \"r\" has been upgraded."),
+            Err(RecordError::Encoding(_))
+        ));
     }
 
     #[test]

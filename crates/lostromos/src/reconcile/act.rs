@@ -19,6 +19,7 @@ use super::report::{
 use super::status::{self, Outcome, ReleaseInfo};
 use crate::helm::argv::{Invocation, ValuesInput};
 use crate::helm::chart::{self, Chart};
+use crate::helm::process::RunOutput;
 use crate::helm::{HelmError, HelmErrorKind};
 use crate::observe::cr::{decision_hash, CrObject, CrView};
 use crate::observe::release_index::ReleaseState;
@@ -331,8 +332,9 @@ async fn apply(
             }
         }
     };
-    if let Err(e) = result {
-        return fail(obj, cr, ctx, op, e).await;
+    match result {
+        Ok(out) => learn_release(ctx, target, out).await,
+        Err(e) => return fail(obj, cr, ctx, op, e).await,
     }
     if let Some(change) = op.change() {
         ctx.metrics.changed(change, true, now_unix() as f64);
@@ -690,7 +692,31 @@ pub(super) async fn run_helm(
     target: &ReleaseRef,
     inv: &Invocation,
 ) -> Result<(), HelmError> {
-    run_helm_observed(ctx, cr, target, inv, None).await
+    run_helm_observed(ctx, cr, target, inv, None)
+        .await
+        .map(|_| ())
+}
+
+/// After an upgrade: the release helm printed (`--output json`) is the new
+/// revision's inventory. When it cannot be read, the record is read from its
+/// Secret later instead, as after a start.
+pub(super) async fn learn_release(ctx: &Context, target: &ReleaseRef, out: RunOutput) {
+    let Some(objects) = &ctx.objects else {
+        return;
+    };
+    let learnt = match release_record::from_helm_output(&out.stdout) {
+        Ok(record) => match record.version {
+            Some(revision) => objects
+                .learn(&target.namespace, &target.name, revision, record)
+                .await
+                .map_err(|e| e.to_string()),
+            None => Err("helm printed no revision".into()),
+        },
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = learnt {
+        tracing::debug!(release = %target.name, namespace = %target.namespace, error = %e, "helm's output is not the release; its record is read instead");
+    }
 }
 
 /// [`run_helm`], telling `on_slot` when helm got its slot and starts. While it
@@ -701,7 +727,7 @@ pub(super) async fn run_helm_observed(
     target: &ReleaseRef,
     inv: &Invocation,
     on_slot: Option<oneshot::Sender<()>>,
-) -> Result<(), HelmError> {
+) -> Result<RunOutput, HelmError> {
     let waiting = ctx.metrics.helm_waiting();
     let (slot_tx, slot_rx) = oneshot::channel();
     let run = ctx.runner.run_timed(
@@ -733,7 +759,7 @@ pub(super) async fn run_helm_observed(
             tracing::warn!(cr = %cr.key(), release = %target.name, namespace = %target.namespace, action = inv.action, queue_ms, helm_ms, result = e.kind.reason(), error = %e.message, "helm")
         }
     }
-    result.map(|_| ())
+    result
 }
 
 /// What a finalizer patch found.

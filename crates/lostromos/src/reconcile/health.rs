@@ -8,7 +8,9 @@ use std::time::Duration;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
-use super::act::{fail, helm_upgrade, run_helm, wait_for_revision, Subject};
+use super::act::{
+    fail, helm_upgrade, learn_release, run_helm_observed, wait_for_revision, Subject,
+};
 use super::context::{Context, ReconcileError, Step};
 use super::now_unix;
 use super::operation::Operation;
@@ -229,9 +231,12 @@ async fn correct(
     let description = format!("lostromos: {} drift corrected", cr.key());
     let inv = helm_upgrade(subject, ctx, &desired, &description);
     let inv = ctx.helm.forcing_conflicts(inv, server_side);
-    if let Err(e) = run_helm(ctx, cr, target, &inv).await {
-        ctx.metrics.drift("failed");
-        return fail(obj, cr, ctx, op, e).await;
+    match run_helm_observed(ctx, cr, target, &inv, None).await {
+        Ok(out) => learn_release(ctx, target, out).await,
+        Err(e) => {
+            ctx.metrics.drift("failed");
+            return fail(obj, cr, ctx, op, e).await;
+        }
     }
     let now = now_unix();
     ctx.update_memo(&cr.uid, |m| m.corrections.record(now, &ctx.health));
