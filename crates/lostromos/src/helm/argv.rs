@@ -43,7 +43,17 @@ pub struct Invocation {
     pub values: Option<ValuesInput>,
     /// How its messages name template files, for the user.
     pub sources: SourceNames,
+    /// Most of stdout kept; more is cut (and what needs it whole then fails).
+    pub stdout_limit: usize,
 }
+
+/// Most of stdout kept of helm's JSON or rendered manifests.
+pub const MAX_STDOUT: usize = 32 << 20;
+
+/// Most of an upgrade's printed release kept: it is a shortcut (the record is
+/// read from its Secret when cut), and it is held whole while parsed, values,
+/// chart files and all, so a huge chart's is not worth its memory.
+pub const MAX_PRINTED_RELEASE: usize = 4 << 20;
 
 /// Values for helm's standard input, and what to hide of them in its errors.
 /// `Debug` shows their size only.
@@ -157,6 +167,7 @@ impl HelmArgs {
         // inventory, which saves reading the release Secret back
         args.extend(os(&["--output", "json"]));
         Invocation {
+            stdout_limit: MAX_PRINTED_RELEASE,
             action: "upgrade",
             args,
             values: Some(values),
@@ -177,6 +188,7 @@ impl HelmArgs {
             args.push("--wait".into());
         }
         Invocation {
+            stdout_limit: MAX_STDOUT,
             action: "uninstall",
             args,
             values: None,
@@ -202,6 +214,7 @@ impl HelmArgs {
             args.push(w.into());
         }
         Invocation {
+            stdout_limit: MAX_STDOUT,
             action: "rollback",
             args,
             values: None,
@@ -217,6 +230,7 @@ impl HelmArgs {
             args.extend(os(&["--version", v]));
         }
         Invocation {
+            stdout_limit: MAX_STDOUT,
             action: "template",
             args,
             values: Some(values),
@@ -236,6 +250,7 @@ pub fn check_template(chart: &str, values: ValuesInput, sources: SourceNames) ->
     ]);
     args.extend(os(&["--values", "-"]));
     Invocation {
+        stdout_limit: MAX_STDOUT,
         action: "template",
         args,
         values: Some(values),
@@ -246,6 +261,7 @@ pub fn check_template(chart: &str, values: ValuesInput, sources: SourceNames) ->
 /// `helm version`, parsed by `version::parse`.
 pub fn version() -> Invocation {
     Invocation {
+        stdout_limit: MAX_STDOUT,
         action: "version",
         args: os(&["version", "--template", "{{.Version}}"]),
         values: None,
@@ -260,6 +276,7 @@ pub fn show_chart(chart: &str, version: Option<&str>) -> Invocation {
         args.extend(os(&["--version", v]));
     }
     Invocation {
+        stdout_limit: MAX_STDOUT,
         action: "show-chart",
         args,
         values: None,
@@ -275,6 +292,7 @@ pub fn pull(chart: &str, version: Option<&str>, dest: &Path) -> Invocation {
         args.extend(os(&["--version", v]));
     }
     Invocation {
+        stdout_limit: MAX_STDOUT,
         action: "pull",
         args,
         values: None,

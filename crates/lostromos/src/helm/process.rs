@@ -20,8 +20,6 @@ use tokio::sync::Semaphore;
 use super::argv::Invocation;
 use super::error::{classify, summarize, HelmError, HelmErrorKind};
 
-/// Most of stdout kept (helm's JSON or rendered manifests).
-const MAX_STDOUT: usize = 32 << 20;
 /// Most of stderr kept: the tail, where helm's error is.
 const MAX_STDERR: usize = 64 << 10;
 
@@ -243,7 +241,7 @@ impl HelmRunner {
             }
             _ => None,
         };
-        let stdout = tokio::spawn(read_bounded(child.stdout.take(), MAX_STDOUT, false));
+        let stdout = tokio::spawn(read_bounded(child.stdout.take(), inv.stdout_limit, false));
         let stderr = tokio::spawn(read_bounded(child.stderr.take(), MAX_STDERR, true));
 
         let (status, timed_out) = tokio::select! {
@@ -378,10 +376,11 @@ async fn read_bounded(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::helm::argv::ValuesInput;
+    use crate::helm::argv::{ValuesInput, MAX_STDOUT};
 
     fn sh(script: &str) -> Invocation {
         Invocation {
+            stdout_limit: MAX_STDOUT,
             action: "test",
             args: vec!["-c".into(), script.into()],
             values: None,
@@ -396,6 +395,7 @@ mod tests {
     /// `sh -c script` with `values` on its standard input.
     fn sh_values(script: &str, values: serde_json::Value) -> Invocation {
         Invocation {
+            stdout_limit: MAX_STDOUT,
             values: Some(ValuesInput::new(&values, &["nemo"])),
             ..sh(script)
         }
@@ -466,6 +466,7 @@ mod tests {
     async fn errors_name_template_files_as_the_user_knows_them() {
         let script = r#"cat >/dev/null; echo 'Error: execution error at (gen/templates/_cm.tmpl:1:2): by is required' >&2; exit 1"#;
         let inv = Invocation {
+            stdout_limit: MAX_STDOUT,
             sources: crate::helm::error::SourceNames::new(vec![(
                 "gen/templates/_cm.tmpl".into(),
                 "/srv/templates/cm.tmpl".into(),
@@ -762,6 +763,14 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(out.stdout.len(), 100000);
+        // an invocation's own limit (an upgrade's printed release), helm read to its end
+        let mut small = sh("head -c 100000 /dev/zero | tr '\\0' a; echo done >&2");
+        small.stdout_limit = 4096;
+        let out = runner()
+            .run_now(&small, Duration::from_secs(10), &mut None)
+            .await
+            .unwrap();
+        assert_eq!((out.stdout.len(), out.stderr.trim()), (4096, "done"));
         let kept = read_bounded(Some(&b"abcdef"[..]), 3, true).await;
         assert_eq!(kept, ("def".to_owned(), true));
         let kept = read_bounded(Some(&b"abcdef"[..]), 3, false).await;
