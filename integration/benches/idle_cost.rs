@@ -256,6 +256,17 @@ fn start_phases(
         if message == "lostromos starting" {
             first(&mut phases, "preflight done");
         }
+        if message == "listed" {
+            let watch = v["fields"]["watch"].as_str().unwrap_or("");
+            first(
+                &mut phases,
+                if watch.starts_with("Secrets") {
+                    "releases listed"
+                } else {
+                    "CRs listed"
+                },
+            );
+        }
         if message == "plan" || message == "up to date, nothing to do" {
             first(&mut phases, "first decision");
             if v["fields"]["action"] == "skip" {
@@ -268,6 +279,43 @@ fn start_phases(
         }
     }
     phases
+}
+
+/// `LOSTROMOS_BENCH_HOLD=DIR`: keeps the control plane and its N installed
+/// releases, and restarts each binary named in `DIR/next` (`LABEL=BINARY`
+/// lines, each maybe followed by extra flags; the file is removed once done) until `DIR/stop` exists, so that
+/// start-up changes can be compared on one state without installing it again.
+fn hold(l: &mut Lostromos, n: usize, objects: bool, dir: &std::path::Path, installs: usize) {
+    let _ = std::fs::create_dir_all(dir);
+    println!(
+        "bench: holding; write LABEL=BINARY lines to {0}/next, touch {0}/stop to end",
+        dir.display()
+    );
+    while !dir.join("stop").exists() {
+        let Ok(next) = std::fs::read_to_string(dir.join("next")) else {
+            std::thread::sleep(Duration::from_secs(1));
+            continue;
+        };
+        let _ = std::fs::remove_file(dir.join("next"));
+        let base = l.args_mut().clone();
+        for (label, rest) in next.lines().filter_map(|o| o.trim().split_once('=')) {
+            // LABEL=BINARY [extra flags]
+            let mut words = rest.split_whitespace();
+            let Some(binary) = words.next() else { continue };
+            let extra: Vec<String> = words.map(str::to_owned).collect();
+            let objects = objects && !extra.join(" ").contains("--watch-objects false");
+            *l.args_mut() = base.iter().cloned().chain(extra).collect();
+            l.use_binary(binary.into());
+            let (recheck, rss) = restart(l, n, objects);
+            *l.args_mut() = base.clone();
+            let helm = l.helm_calls().len() - installs;
+            println!(
+                "bench: restart with {label}: re-check {recheck:.2} s, {helm} helm processes in all, RSS {:.1} MiB",
+                rss as f64 / 1024.0
+            );
+        }
+        let _ = std::io::stdout().flush();
+    }
 }
 
 fn main() {
@@ -378,6 +426,9 @@ fn main() {
             l.heap_profile(&to);
             println!("bench: heap profile {}", to.display());
         }
+    }
+    if let Ok(dir) = std::env::var("LOSTROMOS_BENCH_HOLD") {
+        hold(&mut l, n, objects, std::path::Path::new(&dir), installs);
     }
     if !baselines {
         println!("bench: {n} CRs installed in {install:.1} s, {installs} helm processes; restart re-check {recheck:.2} s, {recheck_processes} helm processes");

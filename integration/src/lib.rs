@@ -606,6 +606,11 @@ exec '{helm}' "$@"
         self.child = Some(child);
     }
 
+    /// The arguments of the next starts, to change between restarts.
+    pub fn args_mut(&mut self) -> &mut Vec<String> {
+        &mut self.args
+    }
+
     /// Starts `binary` from now on (e.g. an earlier build, to compare the two on
     /// the same CRs and releases).
     pub fn use_binary(&mut self, binary: PathBuf) {

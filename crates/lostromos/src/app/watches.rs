@@ -126,13 +126,17 @@ pub async fn run_controllers(
     let controllers = apis.into_iter().map(|(api, what)| {
         let writer = Writer::new(resource.clone());
         let reader = writer.as_reader();
-        let health = watches.add(what);
+        let health = watches.add(what.clone());
+        let mut listing = release_watch::Listing::default();
         // Only changes that can change a decision wake a CR: not our status writes.
         // (retried with the capped backoff below: the controller backs its
         // trigger streams off itself, so a second backoff here would add up)
         let crs = watcher(api, wc.clone())
             .inspect(move |item| match item {
-                Ok(_) => health.ok(),
+                Ok(event) => {
+                    listing.see(event, &what);
+                    health.ok()
+                }
                 Err(e) => health.error(e),
             })
             .reflect(writer)

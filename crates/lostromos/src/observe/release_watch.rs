@@ -289,6 +289,33 @@ impl Releases {
     }
 }
 
+/// Times each (re-)list of a watch, for the log: what a start spends before
+/// the first decision.
+#[derive(Default)]
+pub struct Listing {
+    began: Option<std::time::Instant>,
+    items: usize,
+}
+
+impl Listing {
+    pub fn see<K>(&mut self, event: &Event<K>, what: &str) {
+        match event {
+            Event::Init => {
+                *self = Self {
+                    began: Some(std::time::Instant::now()),
+                    items: 0,
+                }
+            }
+            Event::InitApply(_) => self.items += 1,
+            Event::InitDone => {
+                let ms = self.began.take().map_or(0, |t| t.elapsed().as_millis());
+                tracing::info!(watch = %what, items = self.items, list_ms = ms as u64, "listed");
+            }
+            Event::Apply(_) | Event::Delete(_) => {}
+        }
+    }
+}
+
 /// Whether two resources are one kind (whatever version was asked for).
 fn same_kind(a: &ApiResource, b: &ApiResource) -> bool {
     a.group == b.group && a.kind == b.kind
@@ -365,11 +392,17 @@ async fn watch_scope(client: Client, releases: Arc<Releases>, i: usize) {
     let mut stream = watcher(api, config)
         .backoff(watch_health::backoff())
         .boxed();
+    let what = format!(
+        "Secrets (helm releases) {}",
+        in_scope(scope.namespace.as_deref())
+    );
+    let mut listing = Listing::default();
     loop {
         tokio::select! {
             item = stream.next() => match item {
                 None => return,
                 Some(Ok(event)) => {
+                    listing.see(&event, &what);
                     // after a relist, the view is whole (and the watch well) once it is done
                     let whole = !matches!(event, Event::Init | Event::InitApply(_));
                     releases.apply(scope, event);
