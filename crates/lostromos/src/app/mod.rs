@@ -144,7 +144,11 @@ pub async fn run(kinds: Vec<Settings>) -> anyhow::Result<()> {
     let all: Vec<Settings> = kinds.iter().map(|k| k.s.clone()).collect();
     // one shared copy of each kind's type for every ref to its CRs
     let types: Vec<CrType> = resources.into_iter().map(Arc::new).collect();
-    let releases = watches::releases(&client, &all, types.clone(), &probe);
+    let lists = match (all.first(), types.first()) {
+        (Some(s), Some(t)) => watches::list_mode(&client, s, t).await,
+        _ => Default::default(),
+    };
+    let releases = watches::releases(&client, &all, types.clone(), &probe, lists);
     let objects = watches::objects(&client, &all, &releases, &probe);
     let instance = std::env::var("POD_NAME")
         .ok()

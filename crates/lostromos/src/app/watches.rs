@@ -8,12 +8,14 @@ use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::controller::Config as ControllerConfig;
 use kube::runtime::reflector::store::Writer;
-use kube::runtime::watcher::{self, watcher};
+use kube::runtime::watcher::{watcher, Event};
 use kube::runtime::{Controller, WatchStreamExt};
 use kube::Client;
 
 use lostromos::config::settings::Settings;
 use lostromos::observe::cr::{decision_hash, CrObject, CrType};
+use lostromos::observe::early_store::EarlyStore;
+use lostromos::observe::lists::{self, ListMode};
 use lostromos::observe::objects::Objects;
 use lostromos::observe::release_watch::{self, Releases};
 use lostromos::observe::watch_health::{self, Watches};
@@ -73,8 +75,9 @@ pub fn releases(
     kinds: &[Settings],
     resources: Vec<CrType>,
     probe: &Arc<Probe>,
+    lists: ListMode,
 ) -> Arc<Releases> {
-    let releases = Releases::new(resources, release_scopes(kinds), &probe.watches);
+    let releases = Releases::new(resources, release_scopes(kinds), &probe.watches, lists);
     let _ = probe.releases.set(releases.clone());
     release_watch::spawn_watches(client, &releases);
     {
@@ -96,6 +99,22 @@ pub fn releases(
 /// many keep the cheap decisions (skips, status) flowing meanwhile.
 pub const RECONCILES_PER_HELM: usize = 16;
 
+fn uid_of(cr: &CrObject) -> String {
+    cr.metadata.uid.clone().unwrap_or_default()
+}
+
+/// How this API server lists: asked once, on the first kind's CRs where
+/// they are watched (the same server serves every watch).
+pub async fn list_mode(client: &Client, s: &Settings, resource: &CrType) -> ListMode {
+    let api: Api<CrObject> = match s.namespaces.first() {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
+        None => Api::all_with(client.clone(), resource),
+    };
+    let mode = lists::probe(&api).await;
+    tracing::info!(lists = mode.label(), "initial lists");
+    mode
+}
+
 /// One controller per watched namespace (a CR lives in exactly one, so
 /// per-object exclusivity still holds), all stopping on `halt`. Each CR watch
 /// retries with the capped backoff and reports to `watches`.
@@ -107,7 +126,7 @@ pub async fn run_controllers(
     halt: Halt,
 ) {
     let resource = ctx.resource.clone();
-    let mut wc = watcher::Config::default();
+    let mut wc = ctx.releases.lists().config();
     if let Some(sel) = &s.selector {
         wc = wc.labels(sel);
     }
@@ -126,6 +145,12 @@ pub async fn run_controllers(
     let controllers = apis.into_iter().map(|(api, what)| {
         let writer = Writer::new(resource.clone());
         let reader = writer.as_reader();
+        let mut store = EarlyStore::new(writer);
+        let objects = ctx.objects.clone();
+        if let Some(o) = &objects {
+            o.start_pass.watch_begun();
+        }
+        let mut first_list = true;
         let health = watches.add(what.clone());
         let mut listing = release_watch::Listing::default();
         // Only changes that can change a decision wake a CR: not our status writes.
@@ -135,11 +160,26 @@ pub async fn run_controllers(
             .inspect(move |item| match item {
                 Ok(event) => {
                     listing.see(event, &what);
+                    if let Some(pass) = objects.as_ref().map(|o| &o.start_pass) {
+                        match event {
+                            Event::InitApply(cr) if first_list => pass.listed(&uid_of(cr)),
+                            Event::InitDone if first_list => {
+                                first_list = false;
+                                pass.list_done();
+                            }
+                            Event::Delete(cr) => pass.decided(&uid_of(cr)),
+                            _ => {}
+                        }
+                    }
                     health.ok()
                 }
                 Err(e) => health.error(e),
             })
-            .reflect(writer)
+            .inspect(move |item| {
+                if let Ok(event) = item {
+                    store.apply(event);
+                }
+            })
             .applied_objects()
             .predicate_filter(decision_hash, Default::default());
         let running = s.concurrency.saturating_mul(RECONCILES_PER_HELM);

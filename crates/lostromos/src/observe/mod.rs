@@ -5,11 +5,14 @@
 pub mod api_calls;
 pub mod api_probe;
 pub mod cr;
+pub mod early_store;
 pub mod kstatus;
+pub mod lists;
 pub mod managed_fields;
 pub mod manifest;
 pub mod objects;
 pub mod release_index;
 pub mod release_record;
 pub mod release_watch;
+pub mod start_pass;
 pub mod watch_health;

@@ -24,6 +24,7 @@ use crate::observe::managed_fields::{foreign_writes, ForeignWrite};
 use crate::observe::manifest::{self, FieldSet};
 use crate::observe::release_record::{self, Record, RecordError};
 use crate::observe::release_watch::Releases;
+use crate::observe::start_pass::{StartPass, START_PASS_CAP};
 use crate::observe::watch_health::{self, Cause, WatchHealth, Watches};
 
 /// helm's own marks on what it creates: the label selects them for the
@@ -227,6 +228,8 @@ pub struct Objects {
     reading: tokio::sync::Semaphore,
     /// The background reads' queue, started with the first.
     later: OnceLock<mpsc::UnboundedSender<(ReleaseKey, u64)>>,
+    /// The start's re-check, which the background reads wait for.
+    pub start_pass: StartPass,
     me: Weak<Objects>,
 }
 
@@ -248,6 +251,7 @@ impl Objects {
             discovering: tokio::sync::Mutex::default(),
             reading: tokio::sync::Semaphore::new(READING_AT_ONCE),
             later: OnceLock::new(),
+            start_pass: StartPass::default(),
             me: me.clone(),
         })
     }
@@ -429,8 +433,7 @@ impl Objects {
         let queue = self.later.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded::<(ReleaseKey, u64)>();
             let me = self.me.clone();
-            tokio::spawn(
-                rx.for_each_concurrent(READING_AT_ONCE, move |((namespace, name), revision)| {
+            let reads = rx.for_each_concurrent(READING_AT_ONCE, move |((namespace, name), revision)| {
                     let me = me.clone();
                     async move {
                         let Some(objects) = me.upgrade() else {
@@ -448,8 +451,15 @@ impl Objects {
                         }
                         objects.releases.trigger_release(&key.0, &key.1);
                     }
-                }),
-            );
+                });
+            let me = self.me.clone();
+            tokio::spawn(async move {
+                // after a start's re-check: both want the same CPU and API server
+                if let Some(objects) = me.upgrade() {
+                    objects.start_pass.wait(START_PASS_CAP).await;
+                }
+                reads.await
+            });
             tx
         });
         if queue.unbounded_send((key.clone(), revision)).is_err() {
@@ -871,7 +881,11 @@ async fn watch_scope(
     body: bool,
     health: Arc<WatchHealth>,
 ) {
-    let config = watcher::Config::default().labels(MANAGED_BY);
+    let lists = objects
+        .upgrade()
+        .map(|o| o.releases.lists())
+        .unwrap_or_default();
+    let config = lists.config().labels(MANAGED_BY);
     // both kinds of watch reduce each object to its metadata (and its JSON
     // when readiness needs it) at once
     let stream = if body {

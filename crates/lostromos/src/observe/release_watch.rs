@@ -12,12 +12,13 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource};
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher::{self, watcher, Event};
+use kube::runtime::watcher::{watcher, Event};
 use kube::runtime::WatchStreamExt;
 use kube::Client;
 use tokio::sync::{broadcast, watch};
 
 use crate::observe::cr::{CrObject, CrType};
+use crate::observe::lists::ListMode;
 use crate::observe::release_index::{ReleaseIndex, ReleaseState, SecretMeta};
 use crate::observe::watch_health::{self, Cause, WatchHealth, Watches};
 use crate::plan::labels;
@@ -57,6 +58,8 @@ pub struct Releases {
     owners: RwLock<HashMap<(String, String), ObjectRef<CrObject>>>,
     /// The watched kinds, whose CRs releases belong to.
     cr_resources: Vec<CrType>,
+    /// How every watch of this process takes its first list.
+    lists: ListMode,
 }
 
 impl Releases {
@@ -66,6 +69,7 @@ impl Releases {
         cr_resources: Vec<CrType>,
         scopes: Vec<Option<String>>,
         watches: &Watches,
+        lists: ListMode,
     ) -> Arc<Self> {
         let scopes = scopes
             .into_iter()
@@ -85,7 +89,13 @@ impl Releases {
             triggers: broadcast::channel(4096).0,
             owners: RwLock::default(),
             cr_resources,
+            lists,
         })
+    }
+
+    /// How watches take their first list (the API server was asked at start).
+    pub fn lists(&self) -> ListMode {
+        self.lists
     }
 
     pub fn get(&self, namespace: &str, name: &str) -> Option<ReleaseState> {
@@ -281,11 +291,19 @@ impl Releases {
             }
         }
         match &event {
-            Event::Apply(s) | Event::Delete(s) | Event::InitApply(s) => self.trigger(&meta(s)),
+            Event::Apply(s) | Event::Delete(s) => self.trigger(&meta(s)),
+            // On the first list every CR is about to be decided anyway (its own
+            // list wakes it); a relist wakes those whose release may have
+            // changed unseen.
+            Event::InitApply(s) if scope.synced.load(Ordering::Relaxed) => self.trigger(&meta(s)),
             Event::InitDone => scope.synced.store(true, Ordering::Relaxed),
-            Event::Init => {}
+            Event::Init | Event::InitApply(_) => {}
         }
-        self.changed();
+        // a list changes the index only when it ends: waking every waiter on
+        // each of its items (10,000 at a start) would be work for nothing
+        if !matches!(event, Event::Init | Event::InitApply(_)) {
+            self.changed();
+        }
     }
 }
 
@@ -386,7 +404,9 @@ async fn watch_scope(client: Client, releases: Arc<Releases>, i: usize) {
         Some(ns) => Api::namespaced(client, ns),
         None => Api::all(client),
     };
-    let config = watcher::Config::default()
+    let config = releases
+        .lists
+        .config()
         .labels("owner=helm")
         .timeout(WATCH_TIMEOUT_SECS);
     let mut stream = watcher(api, config)

@@ -43,6 +43,7 @@ pub async fn reconcile(obj: Arc<CrObject>, ctx: Arc<Context>) -> Result<Action, 
     // Before the first full list of releases, "no release" may be wrong.
     ctx.releases.wait_synced().await;
     let uid = obj.uid().unwrap_or_default();
+    let _decided = Decided(&ctx, &uid);
     let inputs = decision_hash(&obj);
     match gate(&uid, &ctx).await {
         Gate::Wait(wait) => return Ok(Action::requeue(wait)),
@@ -76,6 +77,18 @@ pub async fn reconcile(obj: Arc<CrObject>, ctx: Arc<Context>) -> Result<Action, 
         }
     }
     Ok(Action::requeue(Duration::from_secs(1)))
+}
+
+/// Tells the start's first pass, however the reconcile ends, that the CR was
+/// decided on.
+struct Decided<'a>(&'a Context, &'a str);
+
+impl Drop for Decided<'_> {
+    fn drop(&mut self) {
+        if let Some(objects) = &self.0.objects {
+            objects.start_pass.decided(self.1);
+        }
+    }
 }
 
 /// Whether a CR whose last failure had a cause outside it may go on.

@@ -143,8 +143,12 @@ impl Fixture {
             },
             runner: Arc::new(HelmRunner::new(helm, vec![], 2, Duration::from_secs(1))),
             releases: {
-                let releases =
-                    Releases::new(vec![Arc::new(widgets())], vec![None], &Watches::default());
+                let releases = Releases::new(
+                    vec![Arc::new(widgets())],
+                    vec![None],
+                    &Watches::default(),
+                    Default::default(),
+                );
                 releases.feed(Event::Init);
                 releases.feed(Event::InitDone);
                 releases
