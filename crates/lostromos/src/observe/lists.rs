@@ -1,5 +1,9 @@
-//! How a watch takes its first list. Streamed when the API server serves
-//! watch-lists (`sendInitialEvents`, on by default since Kubernetes 1.32):
+//! How the watches of CRs and of helm's release Secrets take their first
+//! list (both are served by the API server itself, which is asked once;
+//! the objects' watches stay paged, as their kinds may be served by
+//! aggregated API servers). Streamed when the API server serves
+//! watch-lists (`sendInitialEvents`; the test control plane's 1.35 does;
+//! the feature gate `WatchList` decides, so the server is asked):
 //! one watch sends every object from the watch cache, then a bookmark. Else
 //! paged by 500. Paging is what older servers have, but its continued pages
 //! may be read from etcd: measured on one held state of 10,000 CRs, a paged

@@ -20,6 +20,7 @@ use kube::runtime::WatchStreamExt;
 use kube::Client;
 
 use crate::observe::kstatus::{self, Readiness};
+use crate::observe::lists::ListMode;
 use crate::observe::managed_fields::{foreign_writes, ForeignWrite};
 use crate::observe::manifest::{self, FieldSet};
 use crate::observe::release_record::{self, Record, RecordError};
@@ -881,11 +882,9 @@ async fn watch_scope(
     body: bool,
     health: Arc<WatchHealth>,
 ) {
-    let lists = objects
-        .upgrade()
-        .map(|o| o.releases.lists())
-        .unwrap_or_default();
-    let config = lists.config().labels(MANAGED_BY);
+    // paged: a kind may be served by an aggregated API server, which may not
+    // stream lists the way the probed one does
+    let config = ListMode::Paged.config().labels(MANAGED_BY);
     // both kinds of watch reduce each object to its metadata (and its JSON
     // when readiness needs it) at once
     let stream = if body {
