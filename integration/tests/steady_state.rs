@@ -5,12 +5,29 @@ use std::time::{Duration, Instant};
 
 use integration::{chart, ready_widgets, wait_for, Lostromos, TestNs};
 use serde_json::{json, Value};
+use testenv::Cluster;
 
 const N: usize = 50;
 
 #[test]
 fn restart_with_healthy_crs_starts_no_helm_process() {
     let t = TestNs::new("steady");
+    install_then_restart(&t, "streamed");
+}
+
+/// On an API server that does not stream lists (feature gate `WatchList`
+/// off), the watches fall back to paged lists and a restart is the same.
+#[test]
+fn restart_on_a_server_without_streamed_lists_pages_them_and_starts_no_helm_process() {
+    let cluster = Cluster::start_with(&["--feature-gates=WatchList=false"])
+        .expect("a cluster of this test's own");
+    let t = TestNs::on(&cluster, "paged");
+    install_then_restart(&t, "paged");
+}
+
+/// N CRs installed, then a restart: each re-checked with no helm process,
+/// its lists taken as `lists` says, and every release inventoried again after.
+fn install_then_restart(t: &TestNs, lists: &str) {
     let mut l = Lostromos::start(
         &t,
         &chart("configmap"),
@@ -60,6 +77,22 @@ fn restart_with_healthy_crs_starts_no_helm_process() {
     assert!(
         !at_start.iter().any(|c| c == "template"),
         "helm at the restart: {at_start:?}"
+    );
+    // the start asked the API server how it lists; the releases' records are
+    // read again after the re-check
+    let said: Vec<Value> = l
+        .logs()
+        .lines()
+        .skip(log_lines)
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|v| v["fields"]["message"] == "initial lists")
+        .collect();
+    assert_eq!(said.len(), 1, "one probe per start: {said:?}");
+    assert_eq!(said[0]["fields"]["lists"], lists, "{said:?}");
+    wait_for(
+        "every release inventoried again",
+        Duration::from_secs(60),
+        || (metric(&l, "lostromos_object_releases") == N as u64).then_some(()),
     );
     println!("steady-state: {N} CRs installed in {install_secs:.1}s; restart re-checked all in {recheck_secs:.1}s with 0 helm processes");
 }

@@ -78,6 +78,17 @@ impl Cluster {
     /// tokens, etcd data, logs, kubeconfigs) created inside `parent`. Removes
     /// directories that earlier, killed processes left in `parent`.
     pub fn start_in(parent: &Path) -> Result<Cluster> {
+        Self::start_in_with(parent, &[])
+    }
+
+    /// Like [`Cluster::start`], with kube-apiserver given `extra` flags too
+    /// (e.g. `--feature-gates=WatchList=false`, to show how a client copes
+    /// with a server that lacks a feature).
+    pub fn start_with(extra: &[&str]) -> Result<Cluster> {
+        Self::start_in_with(&std::env::temp_dir(), extra)
+    }
+
+    fn start_in_with(parent: &Path, extra: &[&str]) -> Result<Cluster> {
         let binaries = Binaries::locate()?;
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
@@ -86,7 +97,7 @@ impl Cluster {
         // the child's bind: try again with new ports.
         let mut attempt = 1;
         loop {
-            match Self::try_start(binaries, parent) {
+            match Self::try_start(binaries, parent, extra) {
                 Err(e) if attempt < 3 && format!("{e:#}").contains("address already in use") => {
                     attempt += 1;
                 }
@@ -95,7 +106,7 @@ impl Cluster {
         }
     }
 
-    fn try_start(binaries: &'static Binaries, parent: &Path) -> Result<Cluster> {
+    fn try_start(binaries: &'static Binaries, parent: &Path, extra: &[&str]) -> Result<Cluster> {
         let deadline = Instant::now() + START_TIMEOUT;
         let dir = tempfile::Builder::new()
             .prefix(DIR_PREFIX)
@@ -136,7 +147,7 @@ impl Cluster {
         let etcd = Process::start("etcd", etcd, &path.join("etcd.log"))?;
         wait_for_port(&[&etcd], etcd_port, deadline)?;
 
-        let apiserver_args: Vec<OsString> = vec![
+        let mut apiserver_args: Vec<OsString> = vec![
             format!("--etcd-servers={etcd_url}").into(),
             "--bind-address=127.0.0.1".into(),
             format!("--secure-port={apiserver_port}").into(),
@@ -160,6 +171,7 @@ impl Cluster {
             // without this the apiserver logs that error every few seconds.
             "--endpoint-reconciler-type=none".into(),
         ];
+        apiserver_args.extend(extra.iter().map(OsString::from));
         let apiserver = start_apiserver(binaries, &apiserver_args, path)?;
 
         let server_url = format!("https://127.0.0.1:{apiserver_port}");
