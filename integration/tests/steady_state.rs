@@ -29,7 +29,7 @@ fn restart_on_a_server_without_streamed_lists_pages_them_and_starts_no_helm_proc
 /// its lists taken as `lists` says, and every release inventoried again after.
 fn install_then_restart(t: &TestNs, lists: &str) {
     let mut l = Lostromos::start(
-        &t,
+        t,
         &chart("configmap"),
         &["--log-format", "json", "--concurrency", "4"],
     );
@@ -42,7 +42,7 @@ fn install_then_restart(t: &TestNs, lists: &str) {
         .collect();
     t.apply(&json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string());
     wait_for("50 CRs Ready", Duration::from_secs(300), || {
-        (ready_widgets(&t) == N).then_some(())
+        (ready_widgets(t) == N).then_some(())
     });
     let install_secs = began.elapsed().as_secs_f64();
     assert_eq!(
@@ -71,7 +71,7 @@ fn install_then_restart(t: &TestNs, lists: &str) {
         "helm processes after restart: {:?}",
         &l.helm_calls()[N..]
     );
-    assert_eq!(ready_widgets(&t), N);
+    assert_eq!(ready_widgets(t), N);
     // not even the start-up's render of the chart: its releases exist
     let at_start = l.all_helm_calls().split_off(calls_before);
     assert!(
