@@ -152,7 +152,7 @@ pub async fn run_controllers(
         }
         let mut first_list = true;
         let health = watches.add(what.clone());
-        let mut listing = release_watch::Listing::default();
+        let mut listing = lists::Listing::default();
         // Only changes that can change a decision wake a CR: not our status writes.
         // (retried with the capped backoff below: the controller backs its
         // trigger streams off itself, so a second backoff here would add up)

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use kube::api::{Api, WatchEvent, WatchParams};
-use kube::runtime::watcher;
+use kube::runtime::watcher::{self, Event};
 use kube::Resource;
 use serde::de::DeserializeOwned;
 
@@ -74,5 +74,32 @@ where
             ListMode::Streamed
         }
         _ => ListMode::Paged,
+    }
+}
+
+/// Times each (re-)list of a watch, for the log: what a start spends before
+/// the first decision.
+#[derive(Default)]
+pub struct Listing {
+    began: Option<std::time::Instant>,
+    items: usize,
+}
+
+impl Listing {
+    pub fn see<K>(&mut self, event: &Event<K>, what: &str) {
+        match event {
+            Event::Init => {
+                *self = Self {
+                    began: Some(std::time::Instant::now()),
+                    items: 0,
+                }
+            }
+            Event::InitApply(_) => self.items += 1,
+            Event::InitDone => {
+                let ms = self.began.take().map_or(0, |t| t.elapsed().as_millis());
+                tracing::info!(watch = %what, items = self.items, list_ms = ms as u64, "listed");
+            }
+            Event::Apply(_) | Event::Delete(_) => {}
+        }
     }
 }

@@ -18,7 +18,7 @@ use kube::Client;
 use tokio::sync::{broadcast, watch};
 
 use crate::observe::cr::{CrObject, CrType};
-use crate::observe::lists::ListMode;
+use crate::observe::lists::{ListMode, Listing};
 use crate::observe::release_index::{ReleaseIndex, ReleaseState, SecretMeta};
 use crate::observe::watch_health::{self, Cause, WatchHealth, Watches};
 use crate::plan::labels;
@@ -58,7 +58,7 @@ pub struct Releases {
     owners: RwLock<HashMap<(String, String), ObjectRef<CrObject>>>,
     /// The watched kinds, whose CRs releases belong to.
     cr_resources: Vec<CrType>,
-    /// How every watch of this process takes its first list.
+    /// How the watches of CRs and of release Secrets take their first list.
     lists: ListMode,
 }
 
@@ -74,10 +74,7 @@ impl Releases {
         let scopes = scopes
             .into_iter()
             .map(|namespace| Scope {
-                health: watches.add(format!(
-                    "Secrets (helm releases) {}",
-                    in_scope(namespace.as_deref())
-                )),
+                health: watches.add(scope_label(namespace.as_deref())),
                 namespace,
                 synced: AtomicBool::new(false),
             })
@@ -307,36 +304,14 @@ impl Releases {
     }
 }
 
-/// Times each (re-)list of a watch, for the log: what a start spends before
-/// the first decision.
-#[derive(Default)]
-pub struct Listing {
-    began: Option<std::time::Instant>,
-    items: usize,
-}
-
-impl Listing {
-    pub fn see<K>(&mut self, event: &Event<K>, what: &str) {
-        match event {
-            Event::Init => {
-                *self = Self {
-                    began: Some(std::time::Instant::now()),
-                    items: 0,
-                }
-            }
-            Event::InitApply(_) => self.items += 1,
-            Event::InitDone => {
-                let ms = self.began.take().map_or(0, |t| t.elapsed().as_millis());
-                tracing::info!(watch = %what, items = self.items, list_ms = ms as u64, "listed");
-            }
-            Event::Apply(_) | Event::Delete(_) => {}
-        }
-    }
-}
-
 /// Whether two resources are one kind (whatever version was asked for).
 fn same_kind(a: &ApiResource, b: &ApiResource) -> bool {
     a.group == b.group && a.kind == b.kind
+}
+
+/// What a scope's watch is called in `/readyz` and the log.
+fn scope_label(namespace: Option<&str>) -> String {
+    format!("Secrets (helm releases) {}", in_scope(namespace))
 }
 
 /// `in namespace x`, or `in all namespaces`.
@@ -412,10 +387,7 @@ async fn watch_scope(client: Client, releases: Arc<Releases>, i: usize) {
     let mut stream = watcher(api, config)
         .backoff(watch_health::backoff())
         .boxed();
-    let what = format!(
-        "Secrets (helm releases) {}",
-        in_scope(scope.namespace.as_deref())
-    );
+    let what = scope_label(scope.namespace.as_deref());
     let mut listing = Listing::default();
     loop {
         tokio::select! {
